@@ -1,0 +1,45 @@
+# Tusk: the two commands of the README's quick start, and the rest.
+#   make run    install what is missing, build, start a scratch PostgreSQL
+#               with sample data, open Tusk on it
+#   make test   install what is missing, build, run the whole suite (twice:
+#               a debug build, then AddressSanitizer + UBSan) inside the
+#               test environment
+#   make bench  the benchmarks beside their baselines (not part of test)
+
+BUILD ?= build
+
+.PHONY: all deps build release run test bench format check-format clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+$(BUILD)/build.ninja:
+	@scripts/deps.sh
+	meson setup $(BUILD) --buildtype=debug
+
+build: deps $(BUILD)/build.ninja
+	@ninja -C $(BUILD)
+
+release: deps
+	@[ -f build-release/build.ninja ] || meson setup build-release --buildtype=release
+	@ninja -C build-release
+
+run: build
+	@scripts/test-env.sh --services postgres --sample-data -- $(BUILD)/shell/tusk-demo
+
+test: deps
+	@scripts/run-tests.sh
+
+bench: build
+	@scripts/test-env.sh -- scripts/bench.sh $(BUILD)
+
+format:
+	@git ls-files '*.c' '*.h' | xargs clang-format -i
+
+check-format:
+	@scripts/check-format.sh
+
+clean:
+	rm -rf build build-asan build-release

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# run-tests.sh: the whole suite, as `make test` and CI run it.
+#
+#   1. builds the debug tree (build/) and an AddressSanitizer + UBSan tree
+#      (build-asan/), both with warnings as errors;
+#   2. starts the test environment once (scripts/test-env.sh: PostgreSQL,
+#      the Secret Service, sshd) and runs every test in both trees inside it;
+#   3. counts every test case of both runs and ends with the line
+#      "N passed, N failed".
+# Exits 0 only when nothing failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/deps.sh || exit 1
+
+build_tree() { # DIR MESON-OPTIONS…
+  local dir=$1
+  shift
+  if [ ! -f "$dir/build.ninja" ]; then
+    meson setup "$dir" --buildtype=debug -Dwerror=true "$@" >/dev/null || return 1
+  else
+    meson configure "$dir" -Dwerror=true "$@" >/dev/null || return 1
+  fi
+  ninja -C "$dir" >"$dir/ninja.log" 2>&1 || {
+    cat "$dir/ninja.log"
+    return 1
+  }
+}
+
+if ! build_tree build || ! build_tree build-asan -Db_sanitize=address,undefined -Db_lundef=false; then
+  echo "build failed"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+
+# The sanitizers abort on the first report, so a report is a failed test.
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=1
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+export LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0
+
+rm -f build/meson-logs/testlog.json build-asan/meson-logs/testlog.json
+scripts/test-env.sh -- bash -c '
+  meson test -C build --no-rebuild --print-errorlogs --num-processes 2 "$@"
+  echo "== the same suite under AddressSanitizer + UndefinedBehaviorSanitizer"
+  meson test -C build-asan --no-rebuild --print-errorlogs --num-processes 2 --no-suite lint "$@"
+  exit 0' run-tests "$@"
+env_status=$?
+
+logs=()
+for log in build/meson-logs/testlog.json build-asan/meson-logs/testlog.json; do
+  [ -f "$log" ] && logs+=("$log")
+done
+summary=$(python3 scripts/tap-summary.py "${logs[@]}")
+read -r passed _ failed _ <<<"${summary//,/}"
+if [ $env_status -ne 0 ]; then
+  echo "the test environment failed (exit $env_status): counted as one failure"
+  failed=$((failed + 1))
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
