@@ -1,0 +1,1 @@
+/* tusk-connection-config.c: being written */

@@ -1,0 +1,1 @@
+/* tusk-connection-repo.c: being written */

@@ -1,0 +1,1 @@
+/* tusk-credentials.c: being written */

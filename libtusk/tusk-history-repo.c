@@ -1,0 +1,1 @@
+/* tusk-history-repo.c: being written */

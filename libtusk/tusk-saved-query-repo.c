@@ -1,0 +1,1 @@
+/* tusk-saved-query-repo.c: being written */

@@ -1,0 +1,1 @@
+/* tusk-storage-export.c: being written */

@@ -1,0 +1,1 @@
+/* tusk-storage.c: being written */

@@ -1,0 +1,47 @@
+/* tusk-storage.h: LocalStorage, the SQLite database in {data_dir}/tusk.db
+ * that keeps everything a person saves (research §3, data model
+ * "LocalStorage", "SQLite Schema").
+ *
+ * Reads run on the calling thread through a read-only connection of that
+ * thread's own; every write goes through one writer thread per database
+ * file.  The repositories (tusk-*-repo.h) are the API; this header opens,
+ * reports and closes.
+ *
+ * Thread rules: a TuskStorage is shared by every thread; all functions may be
+ * called from any thread.  tusk_storage_close() is called once, by its
+ * owner, after every other thread has stopped using it.
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+typedef struct _TuskStorage TuskStorage;
+
+/* Opens (creating if needed) {data_dir}/tusk.db, applies the pragmas and
+ * migrates the schema; blocks on the file system.  A damaged file is moved
+ * aside and replaced, and when no file can be created an in-memory database
+ * is used: both are reported by tusk_storage_was_reset(), not as errors.
+ * Fails (NULL, TUSK_ERROR_STORAGE) only when an applied migration step
+ * differs from the program's (the file is left untouched) or on OOM.
+ * Returns (transfer full): close with tusk_storage_close(). */
+TuskStorage *tusk_storage_open(const char *data_dir, GError **error);
+
+/* Drains the writer (every queued write is committed), stops it, closes
+ * every connection and frees @storage.  Blocks. */
+void tusk_storage_close(TuskStorage *storage);
+
+/* TRUE when opening lost the earlier data (recovered or in memory); the
+ * message (transfer none) says what happened and where the old file went,
+ * for the front end to show; NULL otherwise. */
+gboolean tusk_storage_was_reset(TuskStorage *storage);
+const char *tusk_storage_get_reset_message(TuskStorage *storage);
+
+/* TRUE when the database lives in memory only (nothing will survive). */
+gboolean tusk_storage_is_in_memory(TuskStorage *storage);
+
+/* Returns (transfer none) the database file's path, or NULL in memory. */
+const char *tusk_storage_get_path(TuskStorage *storage);
+
+G_END_DECLS

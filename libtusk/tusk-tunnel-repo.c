@@ -1,0 +1,1 @@
+/* tusk-tunnel-repo.c: being written */

@@ -1,0 +1,1 @@
+/* tusk-ui-state-repo.c: being written */
