@@ -25,11 +25,11 @@ typedef enum
 
 /* "disable", "prefer", "require", "verify-ca", "verify-full": libpq's
  * sslmode words, also what the storage keeps. */
-const char *tusk_ssl_mode_to_string(TuskSslMode mode);
+const char *tusk_ssl_mode_to_string (TuskSslMode mode);
 
 /* Parses libpq's sslmode word (case-sensitive, as libpq); FALSE for any
  * other text ("allow" is not offered: it is never what a person wants). */
-gboolean tusk_ssl_mode_from_string(const char *text, TuskSslMode *mode);
+gboolean tusk_ssl_mode_from_string (const char *text, TuskSslMode *mode);
 
 typedef enum
 {
@@ -39,9 +39,9 @@ typedef enum
 } TuskSshAuthMethod;
 
 /* "key", "password", "agent". */
-const char *tusk_ssh_auth_method_to_string(TuskSshAuthMethod method);
-gboolean tusk_ssh_auth_method_from_string(const char *text,
-                                          TuskSshAuthMethod *method);
+const char *tusk_ssh_auth_method_to_string (TuskSshAuthMethod method);
+gboolean tusk_ssh_auth_method_from_string (const char *text,
+                                           TuskSshAuthMethod *method);
 
 /**
  * TuskSshTunnelConfig:
@@ -62,10 +62,10 @@ typedef struct
 
 /* Returns (transfer full) a tunnel with a fresh UUID, port 22, auth agent,
  * and every string but the id NULL. */
-TuskSshTunnelConfig *tusk_ssh_tunnel_config_new(void);
+TuskSshTunnelConfig *tusk_ssh_tunnel_config_new (void);
 TuskSshTunnelConfig *
-tusk_ssh_tunnel_config_copy(const TuskSshTunnelConfig *tunnel);
-void tusk_ssh_tunnel_config_free(TuskSshTunnelConfig *tunnel);
+tusk_ssh_tunnel_config_copy (const TuskSshTunnelConfig *tunnel);
+void tusk_ssh_tunnel_config_free (TuskSshTunnelConfig *tunnel);
 
 /**
  * TuskConnectionOptions:
@@ -109,23 +109,24 @@ typedef struct
  * defaults (port 5432, sslmode prefer, connect timeout 10 s, statement
  * timeout -1, application name "Tusk"); name, host, database and username
  * are NULL until set. */
-TuskConnectionConfig *tusk_connection_config_new(void);
+TuskConnectionConfig *tusk_connection_config_new (void);
 TuskConnectionConfig *
-tusk_connection_config_copy(const TuskConnectionConfig *config);
-void tusk_connection_config_free(TuskConnectionConfig *config);
+tusk_connection_config_copy (const TuskConnectionConfig *config);
+void tusk_connection_config_free (TuskConnectionConfig *config);
 
 /* Checks @config against the data model's validation rules.  Returns TRUE,
  * or FALSE with one TUSK_ERROR_VALIDATION whose message lists every bad
  * field and its rule ("name: must be 1-255 characters; port: must be
  * 1-65535").  Touches no file except to check that an SSH key_path exists. */
-gboolean tusk_connection_config_validate(const TuskConnectionConfig *config,
-                                         GError **error);
+gboolean tusk_connection_config_validate (const TuskConnectionConfig *config,
+                                          GError **error);
 
 /* Same for a tunnel on its own. */
-gboolean tusk_ssh_tunnel_config_validate(const TuskSshTunnelConfig *tunnel,
-                                         GError **error);
+gboolean tusk_ssh_tunnel_config_validate (const TuskSshTunnelConfig *tunnel,
+                                          GError **error);
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(TuskSshTunnelConfig, tusk_ssh_tunnel_config_free)
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(TuskConnectionConfig, tusk_connection_config_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (TuskSshTunnelConfig, tusk_ssh_tunnel_config_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (TuskConnectionConfig,
+                               tusk_connection_config_free)
 
 G_END_DECLS

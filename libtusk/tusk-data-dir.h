@@ -16,12 +16,12 @@
 G_BEGIN_DECLS
 
 /* Returns (transfer full) the build type's default data directory. */
-char *tusk_data_dir_default(void);
+char *tusk_data_dir_default (void);
 
 /* Returns (transfer full) the absolute data directory to use: @override
  * (nullable; a front end's --data-dir) if given, else $TUSK_DATA_DIR if set
  * and non-empty, else tusk_data_dir_default(). */
-char *tusk_data_dir_resolve(const char *override);
+char *tusk_data_dir_resolve (const char *override);
 
 /* Makes sure @path is a directory Tusk can write: creates it and any missing
  * parents with mode 0700, and proves it writable by creating and removing a
@@ -30,6 +30,6 @@ char *tusk_data_dir_resolve(const char *override);
  * On failure returns FALSE with a TUSK_ERROR_STORAGE naming the path and the
  * reason, whose hint offers the two ways out: another location
  * (--data-dir, TUSK_DATA_DIR) or exit. */
-gboolean tusk_data_dir_ensure(const char *path, GError **error);
+gboolean tusk_data_dir_ensure (const char *path, GError **error);
 
 G_END_DECLS

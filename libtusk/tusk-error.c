@@ -25,29 +25,29 @@ typedef struct
 } TuskErrorPrivate;
 
 static void
-tusk_error_private_init(TuskErrorPrivate *priv)
+tusk_error_private_init (TuskErrorPrivate *priv)
 {
-  memset(priv, 0, sizeof *priv);
+  memset (priv, 0, sizeof *priv);
 }
 
 static void
-tusk_error_private_copy(const TuskErrorPrivate *src, TuskErrorPrivate *dest)
+tusk_error_private_copy (const TuskErrorPrivate *src, TuskErrorPrivate *dest)
 {
-  dest->detail = g_strdup(src->detail);
-  dest->hint = g_strdup(src->hint);
+  dest->detail = g_strdup (src->detail);
+  dest->hint = g_strdup (src->hint);
   dest->position = src->position;
-  dest->sqlstate = g_strdup(src->sqlstate);
+  dest->sqlstate = g_strdup (src->sqlstate);
 }
 
 static void
-tusk_error_private_clear(TuskErrorPrivate *priv)
+tusk_error_private_clear (TuskErrorPrivate *priv)
 {
-  g_clear_pointer(&priv->detail, g_free);
-  g_clear_pointer(&priv->hint, g_free);
-  g_clear_pointer(&priv->sqlstate, g_free);
+  g_clear_pointer (&priv->detail, g_free);
+  g_clear_pointer (&priv->hint, g_free);
+  g_clear_pointer (&priv->sqlstate, g_free);
 }
 
-G_DEFINE_EXTENDED_ERROR(TuskError, tusk_error)
+G_DEFINE_EXTENDED_ERROR (TuskError, tusk_error)
 
 /* The categories, indexed by TuskErrorCode. */
 static const struct
@@ -176,181 +176,182 @@ static const TuskSqlstateInfo sqlstates[] = {
     "The server reported an internal error—check the server log" },
 };
 
-GQuark tusk_error_quark(void);
+GQuark tusk_error_quark (void);
 
 const char *
-tusk_error_code_name(TuskErrorCode code)
+tusk_error_code_name (TuskErrorCode code)
 {
-  g_return_val_if_fail(code < TUSK_ERROR_N_CODES, "internal");
+  g_return_val_if_fail (code < TUSK_ERROR_N_CODES, "internal");
   return categories[code].name;
 }
 
 const char *
-tusk_error_code_title(TuskErrorCode code)
+tusk_error_code_title (TuskErrorCode code)
 {
-  g_return_val_if_fail(code < TUSK_ERROR_N_CODES, "Internal Error");
+  g_return_val_if_fail (code < TUSK_ERROR_N_CODES, "Internal Error");
   return categories[code].title;
 }
 
 const char *
-tusk_error_code_hint(TuskErrorCode code)
+tusk_error_code_hint (TuskErrorCode code)
 {
-  g_return_val_if_fail(code < TUSK_ERROR_N_CODES, categories[0].hint);
+  g_return_val_if_fail (code < TUSK_ERROR_N_CODES, categories[0].hint);
   return categories[code].hint;
 }
 
 const TuskSqlstateInfo *
-tusk_sqlstate_lookup(const char *sqlstate)
+tusk_sqlstate_lookup (const char *sqlstate)
 {
-  if (sqlstate == NULL || strlen(sqlstate) != 5)
+  if (sqlstate == NULL || strlen (sqlstate) != 5)
     return NULL;
-  for (gsize i = 0; i < G_N_ELEMENTS(sqlstates); i++)
-    if (strlen(sqlstates[i].sqlstate) == 5
-        && g_ascii_strcasecmp(sqlstates[i].sqlstate, sqlstate) == 0)
+  for (gsize i = 0; i < G_N_ELEMENTS (sqlstates); i++)
+    if (strlen (sqlstates[i].sqlstate) == 5
+        && g_ascii_strcasecmp (sqlstates[i].sqlstate, sqlstate) == 0)
       return &sqlstates[i];
-  for (gsize i = 0; i < G_N_ELEMENTS(sqlstates); i++)
-    if (strlen(sqlstates[i].sqlstate) == 2
-        && g_ascii_strncasecmp(sqlstates[i].sqlstate, sqlstate, 2) == 0)
+  for (gsize i = 0; i < G_N_ELEMENTS (sqlstates); i++)
+    if (strlen (sqlstates[i].sqlstate) == 2
+        && g_ascii_strncasecmp (sqlstates[i].sqlstate, sqlstate, 2) == 0)
       return &sqlstates[i];
   return NULL;
 }
 
 static TuskErrorPrivate *
-get_private(const GError *error)
+get_private (const GError *error)
 {
   if (error == NULL || error->domain != TUSK_ERROR)
     return NULL;
-  return tusk_error_get_private(error);
+  return tusk_error_get_private (error);
 }
 
 GError *
-tusk_error_new_full(TuskErrorCode code, const char *message, const char *detail,
-                    const char *hint, int position, const char *sqlstate)
+tusk_error_new_full (TuskErrorCode code, const char *message,
+                     const char *detail, const char *hint, int position,
+                     const char *sqlstate)
 {
-  g_return_val_if_fail(code < TUSK_ERROR_N_CODES, NULL);
-  g_return_val_if_fail(message != NULL, NULL);
+  g_return_val_if_fail (code < TUSK_ERROR_N_CODES, NULL);
+  g_return_val_if_fail (message != NULL, NULL);
 
-  GError *error = g_error_new_literal(TUSK_ERROR, code, message);
-  TuskErrorPrivate *priv = tusk_error_get_private(error);
-  const TuskSqlstateInfo *info = tusk_sqlstate_lookup(sqlstate);
+  GError *error = g_error_new_literal (TUSK_ERROR, code, message);
+  TuskErrorPrivate *priv = tusk_error_get_private (error);
+  const TuskSqlstateInfo *info = tusk_sqlstate_lookup (sqlstate);
 
-  priv->detail = detail && *detail ? g_strdup(detail) : NULL;
+  priv->detail = detail && *detail ? g_strdup (detail) : NULL;
   if (hint && *hint)
-    priv->hint = g_strdup(hint);
+    priv->hint = g_strdup (hint);
   else if (info)
-    priv->hint = g_strdup(info->hint);
-  priv->position = MAX(position, 0);
-  priv->sqlstate = sqlstate && *sqlstate ? g_strdup(sqlstate) : NULL;
+    priv->hint = g_strdup (info->hint);
+  priv->position = MAX (position, 0);
+  priv->sqlstate = sqlstate && *sqlstate ? g_strdup (sqlstate) : NULL;
   return error;
 }
 
 void
-tusk_set_error(GError **error, TuskErrorCode code, const char *hint,
-               const char *format, ...)
+tusk_set_error (GError **error, TuskErrorCode code, const char *hint,
+                const char *format, ...)
 {
   if (error == NULL)
     return;
 
   va_list args;
-  va_start(args, format);
-  g_autofree char *message = g_strdup_vprintf(format, args);
-  va_end(args);
-  g_propagate_error(error,
-                    tusk_error_new_full(code, message, NULL, hint, 0, NULL));
+  va_start (args, format);
+  g_autofree char *message = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_propagate_error (error,
+                     tusk_error_new_full (code, message, NULL, hint, 0, NULL));
 }
 
 const char *
-tusk_error_get_detail(const GError *error)
+tusk_error_get_detail (const GError *error)
 {
-  TuskErrorPrivate *priv = get_private(error);
+  TuskErrorPrivate *priv = get_private (error);
   return priv ? priv->detail : NULL;
 }
 
 const char *
-tusk_error_get_hint(const GError *error)
+tusk_error_get_hint (const GError *error)
 {
-  TuskErrorPrivate *priv = get_private(error);
+  TuskErrorPrivate *priv = get_private (error);
   return priv ? priv->hint : NULL;
 }
 
 int
-tusk_error_get_position(const GError *error)
+tusk_error_get_position (const GError *error)
 {
-  TuskErrorPrivate *priv = get_private(error);
+  TuskErrorPrivate *priv = get_private (error);
   return priv ? priv->position : 0;
 }
 
 const char *
-tusk_error_get_sqlstate(const GError *error)
+tusk_error_get_sqlstate (const GError *error)
 {
-  TuskErrorPrivate *priv = get_private(error);
+  TuskErrorPrivate *priv = get_private (error);
   return priv ? priv->sqlstate : NULL;
 }
 
 void
-tusk_error_set_hint(GError *error, const char *hint)
+tusk_error_set_hint (GError *error, const char *hint)
 {
-  TuskErrorPrivate *priv = get_private(error);
+  TuskErrorPrivate *priv = get_private (error);
   if (priv == NULL)
     return;
-  g_free(priv->hint);
-  priv->hint = g_strdup(hint);
+  g_free (priv->hint);
+  priv->hint = g_strdup (hint);
 }
 
 TuskErrorInfo *
-tusk_error_info_new(const GError *error)
+tusk_error_info_new (const GError *error)
 {
-  g_return_val_if_fail(error != NULL, NULL);
+  g_return_val_if_fail (error != NULL, NULL);
 
-  TuskErrorInfo *info = g_new0(TuskErrorInfo, 1);
+  TuskErrorInfo *info = g_new0 (TuskErrorInfo, 1);
   gboolean ours
       = error->domain == TUSK_ERROR && (guint)error->code < TUSK_ERROR_N_CODES;
   info->code = ours ? (TuskErrorCode)error->code : TUSK_ERROR_INTERNAL;
-  info->error_type = g_strdup(categories[info->code].title);
-  info->message = g_strdup(error->message && *error->message
-                               ? error->message
-                               : categories[info->code].title);
-  info->position = tusk_error_get_position(error);
-  info->sqlstate = g_strdup(tusk_error_get_sqlstate(error));
+  info->error_type = g_strdup (categories[info->code].title);
+  info->message = g_strdup (error->message && *error->message
+                                ? error->message
+                                : categories[info->code].title);
+  info->position = tusk_error_get_position (error);
+  info->sqlstate = g_strdup (tusk_error_get_sqlstate (error));
 
-  const char *hint = tusk_error_get_hint(error);
+  const char *hint = tusk_error_get_hint (error);
   if (hint == NULL)
     hint = categories[info->code].hint;
   if (info->position > 0 && info->sqlstate
-      && g_str_has_prefix(info->sqlstate, "42"))
-    info->hint = g_strdup_printf("%s (at position %d)", hint, info->position);
+      && g_str_has_prefix (info->sqlstate, "42"))
+    info->hint = g_strdup_printf ("%s (at position %d)", hint, info->position);
   else
-    info->hint = g_strdup(hint);
+    info->hint = g_strdup (hint);
 
   /* The technical detail is what a "Show Details" expansion shows: the
    * server's DETAIL, the SQLSTATE and, for foreign errors, their origin. */
-  GString *technical = g_string_new(NULL);
-  const char *detail = tusk_error_get_detail(error);
+  GString *technical = g_string_new (NULL);
+  const char *detail = tusk_error_get_detail (error);
   if (detail)
-    g_string_append(technical, detail);
+    g_string_append (technical, detail);
   if (info->sqlstate)
-    g_string_append_printf(technical, "%sSQLSTATE %s",
-                           technical->len ? "\n" : "", info->sqlstate);
+    g_string_append_printf (technical, "%sSQLSTATE %s",
+                            technical->len ? "\n" : "", info->sqlstate);
   if (!ours)
-    g_string_append_printf(technical, "%s%s error %d",
-                           technical->len ? "\n" : "",
-                           g_quark_to_string(error->domain), error->code);
-  info->technical_detail = g_string_free(technical, technical->len == 0);
+    g_string_append_printf (technical, "%s%s error %d",
+                            technical->len ? "\n" : "",
+                            g_quark_to_string (error->domain), error->code);
+  info->technical_detail = g_string_free (technical, technical->len == 0);
   info->recoverable = categories[info->code].recoverable;
   return info;
 }
 
 void
-tusk_error_info_free(TuskErrorInfo *info)
+tusk_error_info_free (TuskErrorInfo *info)
 {
   if (info == NULL)
     return;
-  g_free(info->error_type);
-  g_free(info->message);
-  g_free(info->hint);
-  g_free(info->technical_detail);
-  g_free(info->sqlstate);
-  g_free(info);
+  g_free (info->error_type);
+  g_free (info->message);
+  g_free (info->hint);
+  g_free (info->technical_detail);
+  g_free (info->sqlstate);
+  g_free (info);
 }
 
 /* ---- PostgreSQL ------------------------------------------------------- */
@@ -358,12 +359,12 @@ tusk_error_info_free(TuskErrorInfo *info)
 /* 57014 is both a user's cancel and statement_timeout; only the second is
  * something the user should fix in the connection settings. */
 static TuskErrorCode
-pg_category(const char *sqlstate, const char *message, const char **hint)
+pg_category (const char *sqlstate, const char *message, const char **hint)
 {
-  const TuskSqlstateInfo *info = tusk_sqlstate_lookup(sqlstate);
+  const TuskSqlstateInfo *info = tusk_sqlstate_lookup (sqlstate);
 
-  if (g_strcmp0(sqlstate, "57014") == 0 && message
-      && strstr(message, "statement timeout"))
+  if (g_strcmp0 (sqlstate, "57014") == 0 && message
+      && strstr (message, "statement timeout"))
     {
       *hint = "The statement ran longer than statement_timeout—raise the "
               "connection's statement timeout or make the query faster";
@@ -379,31 +380,33 @@ pg_category(const char *sqlstate, const char *message, const char **hint)
 }
 
 static char *
-strip_trailing_newlines(const char *text)
+strip_trailing_newlines (const char *text)
 {
-  char *copy = g_strdup(text ? text : "");
-  g_strchomp(copy);
+  char *copy = g_strdup (text ? text : "");
+  g_strchomp (copy);
   return copy;
 }
 
 GError *
-tusk_error_from_pg_result(const PGconn *conn, const PGresult *res)
+tusk_error_from_pg_result (const PGconn *conn, const PGresult *res)
 {
-  const char *sqlstate = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+  const char *sqlstate
+      = res ? PQresultErrorField (res, PG_DIAG_SQLSTATE) : NULL;
   const char *primary
-      = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+      = res ? PQresultErrorField (res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
   g_autofree char *fallback = NULL;
 
   if (primary == NULL)
     {
-      const char *text = res ? PQresultErrorMessage(res) : NULL;
+      const char *text = res ? PQresultErrorMessage (res) : NULL;
       if ((text == NULL || *text == '\0') && conn)
-        text = PQerrorMessage(conn);
-      fallback = strip_trailing_newlines(text);
+        text = PQerrorMessage (conn);
+      fallback = strip_trailing_newlines (text);
       if (*fallback == '\0')
         {
-          g_free(fallback);
-          fallback = g_strdup("The server reported an error without a message");
+          g_free (fallback);
+          fallback
+              = g_strdup ("The server reported an error without a message");
         }
       primary = fallback;
     }
@@ -412,8 +415,8 @@ tusk_error_from_pg_result(const PGconn *conn, const PGresult *res)
     {
       /* A client-side failure: the connection went away, or libpq itself
        * refused (out of memory, protocol confusion). */
-      gboolean lost = conn == NULL || PQstatus(conn) == CONNECTION_BAD;
-      return tusk_error_new_full(
+      gboolean lost = conn == NULL || PQstatus (conn) == CONNECTION_BAD;
+      return tusk_error_new_full (
           lost ? TUSK_ERROR_CONNECTION : TUSK_ERROR_QUERY, primary, NULL,
           lost ? "The connection to the server was lost—reconnect and run "
                  "the statement again"
@@ -421,15 +424,15 @@ tusk_error_from_pg_result(const PGconn *conn, const PGresult *res)
           0, lost ? "08006" : NULL);
     }
 
-  const char *position = PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION);
-  const char *server_hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
+  const char *position = PQresultErrorField (res, PG_DIAG_STATEMENT_POSITION);
+  const char *server_hint = PQresultErrorField (res, PG_DIAG_MESSAGE_HINT);
   const char *table_hint = NULL;
-  TuskErrorCode code = pg_category(sqlstate, primary, &table_hint);
+  TuskErrorCode code = pg_category (sqlstate, primary, &table_hint);
 
-  return tusk_error_new_full(code, primary,
-                             PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL),
-                             server_hint ? server_hint : table_hint,
-                             position ? atoi(position) : 0, sqlstate);
+  return tusk_error_new_full (code, primary,
+                              PQresultErrorField (res, PG_DIAG_MESSAGE_DETAIL),
+                              server_hint ? server_hint : table_hint,
+                              position ? atoi (position) : 0, sqlstate);
 }
 
 /* Patterns in libpq's connection failure messages, for servers and paths
@@ -497,21 +500,21 @@ static const char *const severities[] = { "FATAL:  ", "ERROR:  ", "PANIC:  " };
 /* Finds "SEVERITY:  XXXXX: " (libpq's verbose form) in @text; returns the
  * SQLSTATE in @sqlstate (6 bytes) and where the message after it starts. */
 static const char *
-find_verbose_sqlstate(const char *text, char sqlstate[6])
+find_verbose_sqlstate (const char *text, char sqlstate[6])
 {
   for (const char *p = text; *p; p++)
-    for (gsize s = 0; s < G_N_ELEMENTS(severities); s++)
+    for (gsize s = 0; s < G_N_ELEMENTS (severities); s++)
       {
-        gsize len = strlen(severities[s]);
-        if (strncmp(p, severities[s], len) != 0)
+        gsize len = strlen (severities[s]);
+        if (strncmp (p, severities[s], len) != 0)
           continue;
         const char *code = p + len;
         gboolean ok = TRUE;
         for (int i = 0; i < 5 && ok; i++)
-          ok = g_ascii_isdigit(code[i]) || g_ascii_isupper(code[i]);
+          ok = g_ascii_isdigit (code[i]) || g_ascii_isupper (code[i]);
         if (ok && code[5] == ':' && code[6] == ' ')
           {
-            memcpy(sqlstate, code, 5);
+            memcpy (sqlstate, code, 5);
             sqlstate[5] = '\0';
             return p;
           }
@@ -522,103 +525,103 @@ find_verbose_sqlstate(const char *text, char sqlstate[6])
 /* libpq's connection message, cleaned for a person: verbose prefixes
  * removed, DETAIL / HINT lines split out, LOCATION lines dropped. */
 static char *
-clean_conn_message(const char *text, char **detail, char **hint)
+clean_conn_message (const char *text, char **detail, char **hint)
 {
-  g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
-  GString *message = g_string_new(NULL);
+  g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+  GString *message = g_string_new (NULL);
 
   for (char **l = lines; *l; l++)
     {
-      char *line = g_strstrip(*l);
-      if (*line == '\0' || g_str_has_prefix(line, "LOCATION:"))
+      char *line = g_strstrip (*l);
+      if (*line == '\0' || g_str_has_prefix (line, "LOCATION:"))
         continue;
-      if (g_str_has_prefix(line, "DETAIL:"))
+      if (g_str_has_prefix (line, "DETAIL:"))
         {
-          g_free(*detail);
-          *detail = g_strdup(g_strstrip(line + strlen("DETAIL:")));
+          g_free (*detail);
+          *detail = g_strdup (g_strstrip (line + strlen ("DETAIL:")));
           continue;
         }
-      if (g_str_has_prefix(line, "HINT:"))
+      if (g_str_has_prefix (line, "HINT:"))
         {
-          g_free(*hint);
-          *hint = g_strdup(g_strstrip(line + strlen("HINT:")));
+          g_free (*hint);
+          *hint = g_strdup (g_strstrip (line + strlen ("HINT:")));
           continue;
         }
       /* "FATAL:  28P01: text" and "FATAL:  text" both become "text". */
-      GString *clean = g_string_new(line);
+      GString *clean = g_string_new (line);
       char code[6];
       const char *at;
-      while ((at = find_verbose_sqlstate(clean->str, code)))
-        g_string_erase(clean, at - clean->str,
-                       strlen("FATAL:  ") + strlen("XXXXX: "));
-      for (gsize s = 0; s < G_N_ELEMENTS(severities); s++)
+      while ((at = find_verbose_sqlstate (clean->str, code)))
+        g_string_erase (clean, at - clean->str,
+                        strlen ("FATAL:  ") + strlen ("XXXXX: "));
+      for (gsize s = 0; s < G_N_ELEMENTS (severities); s++)
         {
           char *p;
-          while ((p = strstr(clean->str, severities[s])))
-            g_string_erase(clean, p - clean->str, strlen(severities[s]));
+          while ((p = strstr (clean->str, severities[s])))
+            g_string_erase (clean, p - clean->str, strlen (severities[s]));
         }
       if (message->len)
-        g_string_append(message, "; ");
-      g_string_append_len(message, clean->str, clean->len);
-      g_string_free(clean, TRUE);
+        g_string_append (message, "; ");
+      g_string_append_len (message, clean->str, clean->len);
+      g_string_free (clean, TRUE);
     }
   if (message->len == 0)
-    g_string_append(message, "Could not connect to the server");
-  return g_string_free(message, FALSE);
+    g_string_append (message, "Could not connect to the server");
+  return g_string_free (message, FALSE);
 }
 
 GError *
-tusk_error_from_pg_conn(const PGconn *conn)
+tusk_error_from_pg_conn (const PGconn *conn)
 {
-  const char *text = conn ? PQerrorMessage(conn) : NULL;
+  const char *text = conn ? PQerrorMessage (conn) : NULL;
   if (text == NULL || *text == '\0')
     text = conn ? "Could not connect to the server"
                 : "Out of memory while connecting to the server";
 
   char sqlstate_buf[6] = "";
   const char *sqlstate = NULL;
-  if (find_verbose_sqlstate(text, sqlstate_buf))
+  if (find_verbose_sqlstate (text, sqlstate_buf))
     sqlstate = sqlstate_buf;
 
   g_autofree char *detail = NULL;
   g_autofree char *server_hint = NULL;
-  g_autofree char *message = clean_conn_message(text, &detail, &server_hint);
+  g_autofree char *message = clean_conn_message (text, &detail, &server_hint);
   const char *hint = NULL;
   TuskErrorCode code;
 
   if (sqlstate)
-    code = pg_category(sqlstate, message, &hint);
+    code = pg_category (sqlstate, message, &hint);
   else
     {
       code = conn ? TUSK_ERROR_CONNECTION : TUSK_ERROR_INTERNAL;
-      for (gsize i = 0; i < G_N_ELEMENTS(conn_patterns); i++)
-        if (strstr(text, conn_patterns[i].needle))
+      for (gsize i = 0; i < G_N_ELEMENTS (conn_patterns); i++)
+        if (strstr (text, conn_patterns[i].needle))
           {
             code = conn_patterns[i].code;
             sqlstate = conn_patterns[i].sqlstate;
             hint = conn_patterns[i].hint;
             /* "database "x" does not exist" vs "role "x" does not exist". */
-            if (g_str_equal(conn_patterns[i].needle, "does not exist"))
+            if (g_str_equal (conn_patterns[i].needle, "does not exist"))
               {
-                gboolean role = strstr(text, "role \"") != NULL;
+                gboolean role = strstr (text, "role \"") != NULL;
                 sqlstate = role ? "28000" : "3D000";
                 code = role ? TUSK_ERROR_AUTHENTICATION : TUSK_ERROR_CONNECTION;
               }
             if (hint == NULL && sqlstate)
-              hint = tusk_sqlstate_lookup(sqlstate)->hint;
+              hint = tusk_sqlstate_lookup (sqlstate)->hint;
             break;
           }
     }
-  return tusk_error_new_full(code, message, detail,
-                             server_hint ? server_hint : hint, 0, sqlstate);
+  return tusk_error_new_full (code, message, detail,
+                              server_hint ? server_hint : hint, 0, sqlstate);
 }
 
 /* ---- SQLite, libsecret, libssh, json-glib, errno ---------------------- */
 
 GError *
-tusk_error_from_sqlite(sqlite3 *db, int rc, const char *what)
+tusk_error_from_sqlite (sqlite3 *db, int rc, const char *what)
 {
-  const char *text = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  const char *text = db ? sqlite3_errmsg (db) : sqlite3_errstr (rc);
   int primary = rc & 0xff;
   const char *hint = NULL;
 
@@ -651,22 +654,22 @@ tusk_error_from_sqlite(sqlite3 *db, int rc, const char *what)
         break;
     }
 
-  g_autofree char *message = g_strdup_printf("%s: %s", what, text);
+  g_autofree char *message = g_strdup_printf ("%s: %s", what, text);
   g_autofree char *detail
-      = g_strdup_printf("SQLite error %d (%s)", rc, sqlite3_errstr(rc));
-  return tusk_error_new_full(TUSK_ERROR_STORAGE, message, detail, hint, 0,
-                             NULL);
+      = g_strdup_printf ("SQLite error %d (%s)", rc, sqlite3_errstr (rc));
+  return tusk_error_new_full (TUSK_ERROR_STORAGE, message, detail, hint, 0,
+                              NULL);
 }
 
 GError *
-tusk_error_from_secret(const GError *error, const char *what)
+tusk_error_from_secret (const GError *error, const char *what)
 {
-  g_return_val_if_fail(error != NULL, NULL);
+  g_return_val_if_fail (error != NULL, NULL);
 
   TuskErrorCode code = TUSK_ERROR_KEYRING;
   const char *hint = NULL;
 
-  if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     code = TUSK_ERROR_QUERY_CANCELLED;
   else if (error->domain == SECRET_ERROR
            && error->code == SECRET_ERROR_IS_LOCKED)
@@ -678,17 +681,17 @@ tusk_error_from_secret(const GError *error, const char *what)
     hint = "No Secret Service answered on the session bus—start "
            "gnome-keyring (or another Secret Service) and log in again";
 
-  g_autofree char *message = g_strdup_printf("%s: %s", what, error->message);
-  g_autofree char *detail = g_strdup_printf(
-      "%s error %d", g_quark_to_string(error->domain), error->code);
-  return tusk_error_new_full(code, message, detail, hint, 0, NULL);
+  g_autofree char *message = g_strdup_printf ("%s: %s", what, error->message);
+  g_autofree char *detail = g_strdup_printf (
+      "%s error %d", g_quark_to_string (error->domain), error->code);
+  return tusk_error_new_full (code, message, detail, hint, 0, NULL);
 }
 
 GError *
-tusk_error_from_ssh(ssh_session session, const char *what)
+tusk_error_from_ssh (ssh_session session, const char *what)
 {
-  const char *text = session ? ssh_get_error(session) : NULL;
-  int ssh_code = session ? ssh_get_error_code(session) : SSH_FATAL;
+  const char *text = session ? ssh_get_error (session) : NULL;
+  int ssh_code = session ? ssh_get_error_code (session) : SSH_FATAL;
   const char *hint = NULL;
 
   if (ssh_code == SSH_REQUEST_DENIED)
@@ -698,18 +701,18 @@ tusk_error_from_ssh(ssh_session session, const char *what)
   else if (ssh_code == SSH_FATAL)
     hint = "Check the SSH host and port, and that the server is reachable";
 
-  g_autofree char *message = g_strdup_printf(
+  g_autofree char *message = g_strdup_printf (
       "%s: %s", what, text && *text ? text : "SSH session failed");
-  return tusk_error_new_full(TUSK_ERROR_SSH, message, NULL, hint, 0, NULL);
+  return tusk_error_new_full (TUSK_ERROR_SSH, message, NULL, hint, 0, NULL);
 }
 
 GError *
-tusk_error_from_json(const GError *error, const char *what)
+tusk_error_from_json (const GError *error, const char *what)
 {
-  g_return_val_if_fail(error != NULL, NULL);
+  g_return_val_if_fail (error != NULL, NULL);
 
-  g_autofree char *message = g_strdup_printf("%s: %s", what, error->message);
-  return tusk_error_new_full(
+  g_autofree char *message = g_strdup_printf ("%s: %s", what, error->message);
+  return tusk_error_new_full (
       TUSK_ERROR_VALIDATION, message, NULL,
       error->domain == JSON_PARSER_ERROR
           ? "The text is not valid JSON—check it near the line and column "
@@ -719,7 +722,7 @@ tusk_error_from_json(const GError *error, const char *what)
 }
 
 GError *
-tusk_error_from_errno(int errsv, const char *what)
+tusk_error_from_errno (int errsv, const char *what)
 {
   TuskErrorCode code;
   const char *hint;
@@ -771,6 +774,7 @@ tusk_error_from_errno(int errsv, const char *what)
         break;
     }
 
-  g_autofree char *message = g_strdup_printf("%s: %s", what, g_strerror(errsv));
-  return tusk_error_new_full(code, message, NULL, hint, 0, NULL);
+  g_autofree char *message
+      = g_strdup_printf ("%s: %s", what, g_strerror (errsv));
+  return tusk_error_new_full (code, message, NULL, hint, 0, NULL);
 }

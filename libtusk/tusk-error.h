@@ -15,7 +15,7 @@
 
 G_BEGIN_DECLS
 
-#define TUSK_ERROR (tusk_error_quark())
+#define TUSK_ERROR (tusk_error_quark ())
 
 /**
  * TuskErrorCode:
@@ -41,39 +41,39 @@ typedef enum
 
 #define TUSK_ERROR_N_CODES (TUSK_ERROR_INTERNAL + 1)
 
-GQuark tusk_error_quark(void);
+GQuark tusk_error_quark (void);
 
 /* The machine name of a category ("connection", "query-cancelled", …). */
-const char *tusk_error_code_name(TuskErrorCode code);
+const char *tusk_error_code_name (TuskErrorCode code);
 
 /* The display name of a category ("Connection Error", …). */
-const char *tusk_error_code_title(TuskErrorCode code);
+const char *tusk_error_code_title (TuskErrorCode code);
 
 /* The category's default hint; never NULL (SC-008). */
-const char *tusk_error_code_hint(TuskErrorCode code);
+const char *tusk_error_code_hint (TuskErrorCode code);
 
 /* Returns (transfer full) a new TUSK_ERROR with the given fields.  Any of
  * @detail, @hint and @sqlstate may be NULL; @position is 1-based, 0 for
  * none.  When @hint is NULL and @sqlstate has an entry in the SQLSTATE table,
  * that entry's hint is used. */
-GError *tusk_error_new_full(TuskErrorCode code, const char *message,
-                            const char *detail, const char *hint, int position,
-                            const char *sqlstate);
+GError *tusk_error_new_full (TuskErrorCode code, const char *message,
+                             const char *detail, const char *hint, int position,
+                             const char *sqlstate);
 
 /* Like g_set_error() for TUSK_ERROR, with @hint (nullable) attached. */
-void tusk_set_error(GError **error, TuskErrorCode code, const char *hint,
-                    const char *format, ...) G_GNUC_PRINTF(4, 5);
+void tusk_set_error (GError **error, TuskErrorCode code, const char *hint,
+                     const char *format, ...) G_GNUC_PRINTF (4, 5);
 
 /* Accessors for the PostgreSQL fields.  They return borrowed strings owned
  * by @error (nullable), or 0 for no position, for any GError including ones
  * from other domains. */
-const char *tusk_error_get_detail(const GError *error);
-const char *tusk_error_get_hint(const GError *error);
-int tusk_error_get_position(const GError *error);
-const char *tusk_error_get_sqlstate(const GError *error);
+const char *tusk_error_get_detail (const GError *error);
+const char *tusk_error_get_hint (const GError *error);
+int tusk_error_get_position (const GError *error);
+const char *tusk_error_get_sqlstate (const GError *error);
 
 /* Attach a hint to @error if it is a TUSK_ERROR, replacing any other. */
-void tusk_error_set_hint(GError *error, const char *hint);
+void tusk_error_set_hint (GError *error, const char *hint);
 
 /**
  * TuskSqlstateInfo:
@@ -89,7 +89,7 @@ typedef struct
 
 /* Looks @sqlstate up: an exact entry first, then its class ("08", "42", …).
  * Returns a pointer into a static table, or NULL for an unknown code. */
-const TuskSqlstateInfo *tusk_sqlstate_lookup(const char *sqlstate);
+const TuskSqlstateInfo *tusk_sqlstate_lookup (const char *sqlstate);
 
 /**
  * TuskErrorInfo:
@@ -111,9 +111,9 @@ typedef struct
 
 /* Derives (transfer full) the ErrorInfo of any GError; errors from other
  * domains become TUSK_ERROR_INTERNAL with their message kept. */
-TuskErrorInfo *tusk_error_info_new(const GError *error);
-void tusk_error_info_free(TuskErrorInfo *info);
+TuskErrorInfo *tusk_error_info_new (const GError *error);
+void tusk_error_info_free (TuskErrorInfo *info);
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(TuskErrorInfo, tusk_error_info_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (TuskErrorInfo, tusk_error_info_free)
 
 G_END_DECLS

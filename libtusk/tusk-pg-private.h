@@ -23,7 +23,7 @@ G_BEGIN_DECLS
  * cancelled, with TUSK_ERROR_QUERY_CANCELLED.  Returns (transfer full) a
  * connection in CONNECTION_OK, to be freed with PQfinish(), or NULL with
  * @error set. */
-PGconn *tusk_pg_connect(const char *const *keywords, const char *const *values,
-                        GCancellable *cancellable, GError **error);
+PGconn *tusk_pg_connect (const char *const *keywords, const char *const *values,
+                         GCancellable *cancellable, GError **error);
 
 G_END_DECLS

@@ -24,24 +24,25 @@
 G_BEGIN_DECLS
 
 /* Returns (transfer none) the calling thread's read-only connection. */
-sqlite3 *tusk_storage_reader(TuskStorage *storage, GError **error);
+sqlite3 *tusk_storage_reader (TuskStorage *storage, GError **error);
 
-typedef gboolean (*TuskStorageWriteFunc)(sqlite3 *db, gpointer data,
-                                         GError **error);
+typedef gboolean (*TuskStorageWriteFunc) (sqlite3 *db, gpointer data,
+                                          GError **error);
 
-gboolean tusk_storage_write_sync(TuskStorage *storage,
-                                 TuskStorageWriteFunc func, gpointer data,
-                                 GDestroyNotify destroy, GError **error);
-void tusk_storage_write_async(TuskStorage *storage, TuskStorageWriteFunc func,
-                              gpointer data, GDestroyNotify destroy,
-                              GCancellable *cancellable,
-                              GAsyncReadyCallback callback, gpointer user_data);
-gboolean tusk_storage_write_finish(TuskStorage *storage, GAsyncResult *result,
-                                   GError **error);
-void tusk_storage_write_queue(TuskStorage *storage, TuskStorageWriteFunc func,
-                              gpointer data, GDestroyNotify destroy);
+gboolean tusk_storage_write_sync (TuskStorage *storage,
+                                  TuskStorageWriteFunc func, gpointer data,
+                                  GDestroyNotify destroy, GError **error);
+void tusk_storage_write_async (TuskStorage *storage, TuskStorageWriteFunc func,
+                               gpointer data, GDestroyNotify destroy,
+                               GCancellable *cancellable,
+                               GAsyncReadyCallback callback,
+                               gpointer user_data);
+gboolean tusk_storage_write_finish (TuskStorage *storage, GAsyncResult *result,
+                                    GError **error);
+void tusk_storage_write_queue (TuskStorage *storage, TuskStorageWriteFunc func,
+                               gpointer data, GDestroyNotify destroy);
 
 /* Blocks until every write submitted before the call has committed. */
-void tusk_storage_flush(TuskStorage *storage);
+void tusk_storage_flush (TuskStorage *storage);
 
 G_END_DECLS

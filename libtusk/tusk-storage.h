@@ -26,22 +26,22 @@ typedef struct _TuskStorage TuskStorage;
  * Fails (NULL, TUSK_ERROR_STORAGE) only when an applied migration step
  * differs from the program's (the file is left untouched) or on OOM.
  * Returns (transfer full): close with tusk_storage_close(). */
-TuskStorage *tusk_storage_open(const char *data_dir, GError **error);
+TuskStorage *tusk_storage_open (const char *data_dir, GError **error);
 
 /* Drains the writer (every queued write is committed), stops it, closes
  * every connection and frees @storage.  Blocks. */
-void tusk_storage_close(TuskStorage *storage);
+void tusk_storage_close (TuskStorage *storage);
 
 /* TRUE when opening lost the earlier data (recovered or in memory); the
  * message (transfer none) says what happened and where the old file went,
  * for the front end to show; NULL otherwise. */
-gboolean tusk_storage_was_reset(TuskStorage *storage);
-const char *tusk_storage_get_reset_message(TuskStorage *storage);
+gboolean tusk_storage_was_reset (TuskStorage *storage);
+const char *tusk_storage_get_reset_message (TuskStorage *storage);
 
 /* TRUE when the database lives in memory only (nothing will survive). */
-gboolean tusk_storage_is_in_memory(TuskStorage *storage);
+gboolean tusk_storage_is_in_memory (TuskStorage *storage);
 
 /* Returns (transfer none) the database file's path, or NULL in memory. */
-const char *tusk_storage_get_path(TuskStorage *storage);
+const char *tusk_storage_get_path (TuskStorage *storage);
 
 G_END_DECLS

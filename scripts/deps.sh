@@ -11,7 +11,7 @@ packages=(
   libjson-glib-dev libedit-dev
   # the test environment and the demo
   postgresql postgresql-contrib gnome-keyring dbus dbus-bin openssh-server
-  openssh-client openssl util-linux procps sqlite3 tmux
+  openssh-client openssl util-linux procps sqlite3 tmux libsecret-tools
 )
 
 # One dpkg-query call: every package it reports as installed ("ii"); the

@@ -37,85 +37,85 @@ static const char usage_text[]
 /* Asks a person at a terminal for another data directory; returns
  * (transfer full) the answer, or NULL when they chose to exit. */
 static char *
-ask_for_data_dir(void)
+ask_for_data_dir (void)
 {
   char line[4096];
 
-  fputs("Another data directory (empty to exit): ", stderr);
-  fflush(stderr);
-  if (fgets(line, sizeof line, stdin) == NULL)
+  fputs ("Another data directory (empty to exit): ", stderr);
+  fflush (stderr);
+  if (fgets (line, sizeof line, stdin) == NULL)
     return NULL;
-  g_strstrip(line);
-  return *line ? g_strdup(line) : NULL;
+  g_strstrip (line);
+  return *line ? g_strdup (line) : NULL;
 }
 
 /* Resolves and prepares the data directory; returns (transfer full) its
  * path, or NULL after telling the user why. */
 static char *
-prepare_data_dir(const char *option)
+prepare_data_dir (const char *option)
 {
-  g_autofree char *path = tusk_data_dir_resolve(option);
-  gboolean interactive = isatty(STDIN_FILENO) && isatty(STDERR_FILENO);
+  g_autofree char *path = tusk_data_dir_resolve (option);
+  gboolean interactive = isatty (STDIN_FILENO) && isatty (STDERR_FILENO);
 
   for (;;)
     {
-      g_autoptr(GError) error = NULL;
-      if (tusk_data_dir_ensure(path, &error))
-        return g_steal_pointer(&path);
+      g_autoptr (GError) error = NULL;
+      if (tusk_data_dir_ensure (path, &error))
+        return g_steal_pointer (&path);
 
-      g_autoptr(TuskErrorInfo) info = tusk_error_info_new(error);
-      fprintf(stderr, "tusk: %s\nHINT: %s\n", info->message, info->hint);
+      g_autoptr (TuskErrorInfo) info = tusk_error_info_new (error);
+      fprintf (stderr, "tusk: %s\nHINT: %s\n", info->message, info->hint);
       if (!interactive)
         return NULL;
-      g_autofree char *answer = ask_for_data_dir();
+      g_autofree char *answer = ask_for_data_dir ();
       if (answer == NULL)
         return NULL;
-      g_free(path);
-      path = g_canonicalize_filename(answer, NULL);
+      g_free (path);
+      path = g_canonicalize_filename (answer, NULL);
     }
 }
 
 int
-main(int argc, char **argv)
+main (int argc, char **argv)
 {
   const char *data_dir_option = NULL;
 
   for (int i = 1; i < argc; i++)
     {
       const char *arg = argv[i];
-      if (g_str_equal(arg, "-V") || g_str_equal(arg, "--version"))
+      if (g_str_equal (arg, "-V") || g_str_equal (arg, "--version"))
         {
-          printf("tusk %s\n", TUSK_VERSION_STRING);
+          printf ("tusk %s\n", TUSK_VERSION_STRING);
           return EXIT_OK;
         }
-      if (g_str_equal(arg, "-?") || g_str_equal(arg, "--help"))
+      if (g_str_equal (arg, "-?") || g_str_equal (arg, "--help"))
         {
-          fputs(usage_text, stdout);
+          fputs (usage_text, stdout);
           return EXIT_OK;
         }
-      if (g_str_equal(arg, "--data-dir") && i + 1 < argc)
+      if (g_str_equal (arg, "--data-dir") && i + 1 < argc)
         data_dir_option = argv[++i];
-      else if (g_str_has_prefix(arg, "--data-dir="))
-        data_dir_option = arg + strlen("--data-dir=");
+      else if (g_str_has_prefix (arg, "--data-dir="))
+        data_dir_option = arg + strlen ("--data-dir=");
       else
         {
-          fprintf(stderr,
-                  "tusk: unknown option or argument \"%s\"\n"
-                  "Try \"tusk --help\" for more information.\n",
-                  arg);
+          fprintf (stderr,
+                   "tusk: unknown option or argument \"%s\"\n"
+                   "Try \"tusk --help\" for more information.\n",
+                   arg);
           return EXIT_USAGE;
         }
     }
 
-  g_autofree char *data_dir = prepare_data_dir(data_dir_option);
+  g_autofree char *data_dir = prepare_data_dir (data_dir_option);
   if (data_dir == NULL)
     return EXIT_USAGE;
 
-  g_autofree char *log_dir = g_build_filename(data_dir, "logs", NULL);
-  tusk_log_init(log_dir);
-  tusk_info("tusk %s started; data directory %s", TUSK_VERSION_STRING,
-            data_dir);
-  printf("Tusk %s: data directory %s\n", TUSK_VERSION_STRING, data_dir);
-  tusk_log_shutdown();
+  g_autofree char *log_dir = g_build_filename (data_dir, "logs", NULL);
+  tusk_log_init (log_dir);
+  tusk_info ("tusk %s started; data directory %s", TUSK_VERSION_STRING,
+             data_dir);
+  printf ("Tusk %s: data directory %s\n", TUSK_VERSION_STRING, data_dir);
+  tusk_log_shutdown ();
   return EXIT_OK;
 }

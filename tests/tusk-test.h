@@ -11,28 +11,28 @@
 /* Returns (transfer none) the value of the test-environment variable @name;
  * aborts the test with a message when it is missing. */
 static inline const char *
-tusk_test_env(const char *name)
+tusk_test_env (const char *name)
 {
-  const char *value = g_getenv(name);
+  const char *value = g_getenv (name);
   if (value == NULL || *value == '\0')
-    g_error("%s is not set: run the tests through scripts/test-env.sh "
-            "(make test)",
-            name);
+    g_error ("%s is not set: run the tests through scripts/test-env.sh "
+             "(make test)",
+             name);
   return value;
 }
 
 /* Runs the default main context until *@flag becomes TRUE, failing the
  * test after @timeout_ms. */
 static inline void
-tusk_test_wait_for(gboolean *flag, guint timeout_ms)
+tusk_test_wait_for (gboolean *flag, guint timeout_ms)
 {
-  gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+  gint64 deadline = g_get_monotonic_time () + (gint64)timeout_ms * 1000;
   while (!*flag)
     {
-      if (g_get_monotonic_time() > deadline)
-        g_error("timed out after %u ms", timeout_ms);
-      g_main_context_iteration(NULL, FALSE);
-      g_usleep(100);
+      if (g_get_monotonic_time () > deadline)
+        g_error ("timed out after %u ms", timeout_ms);
+      g_main_context_iteration (NULL, FALSE);
+      g_usleep (100);
     }
 }
 
@@ -42,9 +42,9 @@ tusk_test_wait_for(gboolean *flag, guint timeout_ms)
   {                                                                            \
     const GError *e_ = (err);                                                  \
     if (e_ == NULL)                                                            \
-      g_error("expected a %s error, got none", #expected);                     \
+      g_error ("expected a %s error, got none", #expected);                    \
     if (e_->domain != TUSK_ERROR || e_->code != (int)(expected))               \
-      g_error("expected a %s error, got %s %d: %s", #expected,                 \
-              g_quark_to_string(e_->domain), e_->code, e_->message);           \
+      g_error ("expected a %s error, got %s %d: %s", #expected,                \
+               g_quark_to_string (e_->domain), e_->code, e_->message);         \
   }                                                                            \
   G_STMT_END
