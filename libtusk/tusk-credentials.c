@@ -1,1 +1,865 @@
-/* tusk-credentials.c: being written */
+/* tusk-credentials.c: the keychain thread, the operations it runs against
+ * the Secret Service or the in-memory session store, and the probe that
+ * chooses between them.
+ *
+ * Design note.
+ *
+ * Every operation is a Job carried by a GTask.  _async submits the task to
+ * the keychain thread's own GMainContext (an idle source: same priority, so
+ * first in, first out); the thread runs the job to completion with
+ * libsecret's blocking calls and returns the task, which GTask delivers to
+ * the caller's context.  _sync does the same with a private context that it
+ * iterates until the task comes back (libsecret's own _sync pattern), so
+ * there is one code path.  The keychain thread iterates its context between
+ * jobs, which also dispatches the D-Bus signals of the SecretService proxy
+ * it created there.
+ *
+ * States (of one TuskCredentials):
+ *   PROBING      inside tusk_credentials_new(): the keychain thread opens
+ *                the service and runs the probe; new() waits on probe_cond
+ *                (cancelling the probe at the deadline).
+ *   KEYCHAIN     probe passed: `service` is set, jobs go to libsecret.
+ *   SESSION      probe failed: `service` is NULL, jobs use `session`.
+ *   STOPPED      inside tusk_credentials_free(): a quit job queued behind
+ *                every earlier job ends the loop, the thread drops the
+ *                service and exits; free joins it and wipes `session`.
+ *
+ * Invariants:
+ *   1. `service` and `session` are touched only by the keychain thread while
+ *      it runs (free touches `session` after joining it).  No lock guards
+ *      them: one thread is the serialization the research asks for.
+ *   2. `available` and `unavailable_reason` are written before new()
+ *      returns (published through probe_lock) and never change afterwards.
+ *   3. available == (service != NULL) once the probe is done.
+ *   4. Every buffer that held a secret is wiped before it is freed: the
+ *      job's copy (job_free), session values (their GDestroyNotify), the
+ *      GTask result (returned with tusk_credentials_secret_free as its
+ *      destroy, so an unclaimed result is wiped too).  libsecret keeps
+ *      its SecretValues in its own non-pageable pool (egg-secure-memory),
+ *      and the session with the Secret Service is encrypted, so D-Bus
+ *      buffers carry ciphertext.
+ *
+ * Prompts: gnome-keyring answers an unlock (or collection creation) with a
+ * prompt object that waits for a person without any timeout.  Tusk's
+ * SecretService subclass refuses every prompt (dismissing it) with
+ * SECRET_ERROR_IS_LOCKED, so no call can wait on one.
+ */
+#define G_LOG_DOMAIN "tusk-credentials"
+
+#include "tusk-credentials.h"
+#include "tusk-error-private.h"
+#include "tusk-log.h"
+
+#include <string.h>
+
+#include <libsecret/secret.h>
+
+#define PROBE_ACCOUNT "tusk:availability-probe"
+
+/* Lookups match on service + account only, not on xdg:schema (which store
+ * still writes): "service" already scopes every search to Tusk, and an item
+ * made by hand with `secret-tool store --label=… service dev.tusk.Tusk
+ * account db:<id>` is found. */
+static const SecretSchema schema = {
+  .name = TUSK_CREDENTIALS_SERVICE,
+  .flags = SECRET_SCHEMA_DONT_MATCH_NAME,
+  .attributes = {
+      { "service", SECRET_SCHEMA_ATTRIBUTE_STRING },
+      { "account", SECRET_SCHEMA_ATTRIBUTE_STRING },
+      { NULL, 0 },
+  },
+};
+
+/* ---- a SecretService that never prompts -------------------------------- */
+
+/* Registered as "TuskKeychainService" (the test finds it by that name). */
+
+typedef struct
+{
+  SecretService parent;
+} TuskKeychainService;
+
+typedef struct
+{
+  SecretServiceClass parent_class;
+} TuskKeychainServiceClass;
+
+static GType keychain_service_get_type (void);
+G_DEFINE_TYPE (TuskKeychainService, keychain_service, SECRET_TYPE_SERVICE)
+
+#define PROMPT_REFUSED                                                         \
+  "The keyring is locked (Tusk does not show unlock prompts)"
+
+static void
+dismiss_prompt (SecretPrompt *prompt)
+{
+  /* Fire and forget: the Secret Service frees the prompt object. */
+  g_dbus_proxy_call (G_DBUS_PROXY (prompt), "Dismiss", NULL,
+                     G_DBUS_CALL_FLAGS_NO_AUTO_START, -1, NULL, NULL, NULL);
+}
+
+static GVariant *
+keychain_service_prompt_sync (SecretService *service, SecretPrompt *prompt,
+                              GCancellable *cancellable,
+                              const GVariantType *return_type, GError **error)
+{
+  (void)service;
+  (void)cancellable;
+  (void)return_type;
+  dismiss_prompt (prompt);
+  g_set_error_literal (error, SECRET_ERROR, SECRET_ERROR_IS_LOCKED,
+                       PROMPT_REFUSED);
+  return NULL;
+}
+
+static void
+keychain_service_prompt_async (SecretService *service, SecretPrompt *prompt,
+                               const GVariantType *return_type,
+                               GCancellable *cancellable,
+                               GAsyncReadyCallback callback, gpointer user_data)
+{
+  (void)return_type;
+  dismiss_prompt (prompt);
+  g_autoptr (GTask) task
+      = g_task_new (service, cancellable, callback, user_data);
+  g_task_set_source_tag (task, keychain_service_prompt_async);
+  g_task_return_new_error (task, SECRET_ERROR, SECRET_ERROR_IS_LOCKED,
+                           PROMPT_REFUSED);
+}
+
+static GVariant *
+keychain_service_prompt_finish (SecretService *service, GAsyncResult *result,
+                                GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, service), NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+static void
+keychain_service_class_init (TuskKeychainServiceClass *klass)
+{
+  SecretServiceClass *service_class = SECRET_SERVICE_CLASS (klass);
+
+  service_class->prompt_sync = keychain_service_prompt_sync;
+  service_class->prompt_async = keychain_service_prompt_async;
+  service_class->prompt_finish = keychain_service_prompt_finish;
+}
+
+static void
+keychain_service_init (TuskKeychainService *self)
+{
+  (void)self;
+}
+
+/* ---- secrets in memory ------------------------------------------------- */
+
+void
+tusk_credentials_secret_free (char *secret)
+{
+  if (secret == NULL)
+    return;
+  explicit_bzero (secret, strlen (secret)); /* not optimised away */
+  g_free (secret);
+}
+
+static char *
+secret_dup (const char *secret, size_t length)
+{
+  char *copy = g_malloc (length + 1);
+  memcpy (copy, secret, length);
+  copy[length] = '\0';
+  return copy;
+}
+
+/* ---- the object -------------------------------------------------------- */
+
+struct _TuskCredentials
+{
+  GThread *thread; /* "tusk-keychain" */
+  GMainContext *context;
+  GMainLoop *loop;
+
+  /* Written by the probe, then immutable (invariant 2). */
+  gboolean available;
+  char *unavailable_reason;
+
+  /* Keychain thread only (invariant 1). */
+  SecretService *service;
+  GHashTable *session; /* account -> secret (wiped on removal) */
+
+  /* probe_lock protects probe_done and probe_reason, the hand-over from the
+   * probe to new(). */
+  GMutex probe_lock;
+  GCond probe_cond;
+  gboolean probe_done;
+  char *probe_reason; /* NULL when the probe passed */
+  GCancellable *probe_cancellable;
+};
+
+typedef enum
+{
+  OP_STORE,
+  OP_LOOKUP,
+  OP_DELETE,
+  OP_HAS,
+} Op;
+
+typedef struct
+{
+  TuskCredentials *self; /* outlives the job: free() drains the queue */
+  Op op;
+  char *account;
+  char *label;  /* OP_STORE: the item's label */
+  char *secret; /* OP_STORE: a copy, wiped in job_free() */
+} Job;
+
+static void
+job_free (Job *job)
+{
+  g_free (job->account);
+  g_free (job->label);
+  tusk_credentials_secret_free (job->secret);
+  g_free (job);
+}
+
+static gboolean
+kind_is_valid (TuskCredentialKind kind)
+{
+  return kind == TUSK_CREDENTIAL_KIND_DB || kind == TUSK_CREDENTIAL_KIND_SSH;
+}
+
+char *
+tusk_credentials_account_name (TuskCredentialKind kind, const char *id)
+{
+  g_return_val_if_fail (kind_is_valid (kind), NULL);
+  g_return_val_if_fail (id != NULL && *id != '\0', NULL);
+
+  return g_strconcat (kind == TUSK_CREDENTIAL_KIND_DB ? "db:" : "ssh:", id,
+                      NULL);
+}
+
+static GHashTable *
+attributes_for (const char *account)
+{
+  return secret_attributes_build (&schema, "service", TUSK_CREDENTIALS_SERVICE,
+                                  "account", account, NULL);
+}
+
+/* ---- operations, on the keychain thread --------------------------------- */
+
+static gboolean
+keychain_store (SecretService *service, const char *account, const char *label,
+                const char *secret, GCancellable *cancellable, GError **error)
+{
+  g_autoptr (GHashTable) attributes = attributes_for (account);
+  g_autoptr (SecretValue) value = secret_value_new (secret, -1, "text/plain");
+  g_autoptr (GError) local = NULL;
+
+  if (!secret_service_store_sync (service, &schema, attributes,
+                                  SECRET_COLLECTION_DEFAULT, label, value,
+                                  cancellable, &local))
+    {
+      g_autofree char *what
+          = g_strdup_printf ("Could not store the secret of %s", account);
+      g_propagate_error (error, tusk_error_from_secret (local, what));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Returns the secret (transfer full, wipe it), or NULL with @error set or
+ * unset. */
+static char *
+keychain_lookup (SecretService *service, const char *account,
+                 GCancellable *cancellable, GError **error)
+{
+  g_autoptr (GHashTable) attributes = attributes_for (account);
+  g_autoptr (GError) local = NULL;
+  g_autofree char *what
+      = g_strdup_printf ("Could not read the secret of %s", account);
+
+  SecretValue *value = secret_service_lookup_sync (service, &schema, attributes,
+                                                   cancellable, &local);
+  if (local != NULL)
+    {
+      g_propagate_error (error, tusk_error_from_secret (local, what));
+      return NULL;
+    }
+  if (value == NULL)
+    return NULL;
+
+  gsize length = 0;
+  const char *data = secret_value_get (value, &length);
+  char *secret = NULL;
+  if (memchr (data, '\0', length) != NULL)
+    tusk_set_error (error, TUSK_ERROR_KEYRING,
+                    "Store the password again from Tusk",
+                    "%s: the stored secret is not text", what);
+  else
+    secret = secret_dup (data, length);
+  secret_value_unref (value); /* egg-secure memory: libsecret's to clear */
+  return secret;
+}
+
+static gboolean
+keychain_delete (SecretService *service, const char *account,
+                 GCancellable *cancellable, GError **error)
+{
+  g_autoptr (GHashTable) attributes = attributes_for (account);
+  g_autoptr (GError) local = NULL;
+
+  /* FALSE without an error means nothing matched: not a failure. */
+  if (!secret_service_clear_sync (service, &schema, attributes, cancellable,
+                                  &local)
+      && local != NULL)
+    {
+      g_autofree char *what
+          = g_strdup_printf ("Could not delete the secret of %s", account);
+      g_propagate_error (error, tusk_error_from_secret (local, what));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Searches without unlocking or loading any secret. */
+static gboolean
+keychain_has (SecretService *service, const char *account,
+              GCancellable *cancellable, GError **error)
+{
+  g_autoptr (GHashTable) attributes = attributes_for (account);
+  g_autoptr (GError) local = NULL;
+
+  GList *items = secret_service_search_sync (
+      service, &schema, attributes, SECRET_SEARCH_NONE, cancellable, &local);
+  if (local != NULL)
+    {
+      g_autofree char *what
+          = g_strdup_printf ("Could not look for the secret of %s", account);
+      g_propagate_error (error, tusk_error_from_secret (local, what));
+      return FALSE;
+    }
+  gboolean found = items != NULL;
+  g_list_free_full (items, g_object_unref);
+  return found;
+}
+
+static void
+run_job (GTask *task)
+{
+  Job *job = g_task_get_task_data (task);
+  TuskCredentials *self = job->self;
+  GCancellable *cancellable = g_task_get_cancellable (task);
+  g_autoptr (GError) error = NULL;
+
+  if (g_cancellable_set_error_if_cancelled (cancellable, &error))
+    {
+      g_task_return_error (task, tusk_error_from_secret (error, job->account));
+      return;
+    }
+
+  switch (job->op)
+    {
+      case OP_STORE:
+        if (self->service == NULL)
+          g_hash_table_replace (self->session, g_strdup (job->account),
+                                g_steal_pointer (&job->secret));
+        else if (!keychain_store (self->service, job->account, job->label,
+                                  job->secret, cancellable, &error))
+          {
+            g_task_return_error (task, g_steal_pointer (&error));
+            break;
+          }
+        tusk_trace ("stored the secret of %s", job->account);
+        g_task_return_boolean (task, TRUE);
+        break;
+
+      case OP_LOOKUP:
+        {
+          char *secret = NULL;
+          if (self->service != NULL)
+            secret = keychain_lookup (self->service, job->account, cancellable,
+                                      &error);
+          else
+            {
+              const char *held
+                  = g_hash_table_lookup (self->session, job->account);
+              secret = held != NULL ? secret_dup (held, strlen (held)) : NULL;
+            }
+          if (error != NULL)
+            g_task_return_error (task, g_steal_pointer (&error));
+          else
+            {
+              tusk_trace ("read the secret of %s: %s", job->account,
+                          secret != NULL ? "found" : "none stored");
+              g_task_return_pointer (
+                  task, secret, (GDestroyNotify)tusk_credentials_secret_free);
+            }
+          break;
+        }
+
+      case OP_DELETE:
+        if (self->service == NULL)
+          g_hash_table_remove (self->session, job->account);
+        else if (!keychain_delete (self->service, job->account, cancellable,
+                                   &error))
+          {
+            g_task_return_error (task, g_steal_pointer (&error));
+            break;
+          }
+        tusk_trace ("deleted the secret of %s", job->account);
+        g_task_return_boolean (task, TRUE);
+        break;
+
+      case OP_HAS:
+        {
+          gboolean has
+              = self->service != NULL
+                    ? keychain_has (self->service, job->account, cancellable,
+                                    &error)
+                    : g_hash_table_contains (self->session, job->account);
+          if (error != NULL)
+            g_task_return_error (task, g_steal_pointer (&error));
+          else
+            g_task_return_boolean (task, has);
+          break;
+        }
+    }
+}
+
+static gboolean
+dispatch_job (gpointer data)
+{
+  GTask *task = data;
+  run_job (task);
+  g_object_unref (task);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+quit_loop (gpointer data)
+{
+  g_main_loop_quit (data);
+  return G_SOURCE_REMOVE;
+}
+
+/* ---- the probe and the thread ------------------------------------------ */
+
+/* Returns NULL when the keychain works, else (transfer full) the reason. */
+static char *
+probe (TuskCredentials *self, GCancellable *cancellable)
+{
+  g_autoptr (GError) error = NULL;
+
+  self->service = secret_service_open_sync (keychain_service_get_type (), NULL,
+                                            SECRET_SERVICE_OPEN_SESSION,
+                                            cancellable, &error);
+  if (self->service == NULL)
+    return g_strdup_printf ("cannot reach the Secret Service (%s)",
+                            error->message);
+
+  g_autoptr (SecretCollection) collection = secret_collection_for_alias_sync (
+      self->service, SECRET_COLLECTION_DEFAULT, SECRET_COLLECTION_NONE,
+      cancellable, &error);
+  if (error != NULL)
+    return g_strdup_printf ("cannot open the default keyring (%s)",
+                            error->message);
+  if (collection == NULL)
+    return g_strdup ("the Secret Service has no default keyring");
+  if (secret_collection_get_locked (collection))
+    return g_strdup ("the default keyring is locked");
+
+  g_autofree char *value = g_uuid_string_random ();
+  if (!keychain_store (self->service, PROBE_ACCOUNT,
+                       "Tusk: availability check (safe to delete)", value,
+                       cancellable, &error)
+      || !keychain_delete (self->service, PROBE_ACCOUNT, cancellable, &error))
+    return g_strdup_printf ("a test entry could not be written (%s)",
+                            error->message);
+  return NULL;
+}
+
+static gpointer
+keychain_thread (gpointer data)
+{
+  TuskCredentials *self = data;
+
+  g_main_context_push_thread_default (self->context);
+
+  gint64 start = g_get_monotonic_time ();
+  char *reason = probe (self, self->probe_cancellable);
+  if (reason != NULL)
+    g_clear_object (&self->service);
+  tusk_debug ("keychain probe: %s in %.1f ms",
+              reason == NULL ? "available" : "unavailable",
+              (g_get_monotonic_time () - start) / 1000.0);
+
+  g_mutex_lock (&self->probe_lock);
+  self->probe_reason = reason;
+  self->probe_done = TRUE;
+  g_cond_signal (&self->probe_cond);
+  g_mutex_unlock (&self->probe_lock);
+
+  g_main_loop_run (self->loop);
+
+  /* Anything submitted after the quit (a misuse) still completes. */
+  while (g_main_context_iteration (self->context, FALSE))
+    ;
+  g_clear_object (&self->service);
+  while (g_main_context_iteration (self->context, FALSE))
+    ;
+  g_main_context_pop_thread_default (self->context);
+  return NULL;
+}
+
+TuskCredentials *
+tusk_credentials_new (void)
+{
+  TuskCredentials *self = g_new0 (TuskCredentials, 1);
+
+  self->context = g_main_context_new ();
+  self->loop = g_main_loop_new (self->context, FALSE);
+  self->session
+      = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                               (GDestroyNotify)tusk_credentials_secret_free);
+  g_mutex_init (&self->probe_lock);
+  g_cond_init (&self->probe_cond);
+  self->probe_cancellable = g_cancellable_new ();
+
+  self->thread = g_thread_new ("tusk-keychain", keychain_thread, self);
+
+  gint64 deadline
+      = g_get_monotonic_time () + TUSK_CREDENTIALS_PROBE_TIMEOUT_MS * 1000;
+  gboolean timed_out = FALSE;
+  g_mutex_lock (&self->probe_lock);
+  while (!self->probe_done)
+    {
+      if (timed_out)
+        {
+          g_cond_wait (&self->probe_cond, &self->probe_lock);
+          continue;
+        }
+      if (g_cond_wait_until (&self->probe_cond, &self->probe_lock, deadline)
+          || self->probe_done)
+        continue;
+      /* The cancelled probe ends at once with a reason of its own, which
+       * the timeout's replaces below. */
+      timed_out = TRUE;
+      g_mutex_unlock (&self->probe_lock);
+      g_cancellable_cancel (self->probe_cancellable);
+      g_mutex_lock (&self->probe_lock);
+    }
+  char *reason = g_steal_pointer (&self->probe_reason);
+  g_mutex_unlock (&self->probe_lock);
+
+  if (timed_out && reason != NULL)
+    {
+      g_free (reason);
+      reason = g_strdup_printf ("the Secret Service did not answer within %d s",
+                                TUSK_CREDENTIALS_PROBE_TIMEOUT_MS / 1000);
+    }
+  self->available = reason == NULL;
+  self->unavailable_reason = reason;
+  if (reason != NULL)
+    tusk_warn ("Keychain unavailable: %s. Passwords will be kept for this "
+               "session only.",
+               reason);
+  return self;
+}
+
+void
+tusk_credentials_free (TuskCredentials *self)
+{
+  if (self == NULL)
+    return;
+  g_return_if_fail (g_thread_self () != self->thread);
+
+  /* Queued behind every job already submitted (FIFO), so those finish. */
+  g_main_context_invoke (self->context, quit_loop, self->loop);
+  g_thread_join (self->thread);
+
+  g_hash_table_destroy (self->session); /* wipes every value */
+  g_main_loop_unref (self->loop);
+  g_main_context_unref (self->context);
+  g_object_unref (self->probe_cancellable);
+  g_mutex_clear (&self->probe_lock);
+  g_cond_clear (&self->probe_cond);
+  g_free (self->unavailable_reason);
+  g_free (self);
+}
+
+gboolean
+tusk_credentials_is_available (TuskCredentials *self)
+{
+  g_return_val_if_fail (self != NULL, FALSE);
+  return self->available;
+}
+
+const char *
+tusk_credentials_get_unavailable_reason (TuskCredentials *self)
+{
+  g_return_val_if_fail (self != NULL, NULL);
+  return self->unavailable_reason;
+}
+
+/* ---- submitting --------------------------------------------------------- */
+
+/* Creates the task of an operation on the calling thread's thread-default
+ * context and hands it to the keychain thread.  Takes @job. */
+static void
+submit (TuskCredentials *self, Job *job, gpointer source_tag,
+        GCancellable *cancellable, GAsyncReadyCallback callback,
+        gpointer user_data)
+{
+  GTask *task = g_task_new (NULL, cancellable, callback, user_data);
+  g_task_set_source_tag (task, source_tag);
+  g_task_set_name (task, "tusk-credentials");
+  g_task_set_task_data (task, job, (GDestroyNotify)job_free);
+  /* Cancellation is reported by run_job() as a TUSK_ERROR, and an operation
+   * that finished before the cancel keeps its result. */
+  g_task_set_check_cancellable (task, FALSE);
+
+  /* Never runs inline: the keychain thread owns the context. */
+  GSource *source = g_idle_source_new ();
+  g_source_set_priority (source, G_PRIORITY_DEFAULT);
+  g_source_set_callback (source, dispatch_job, task, NULL);
+  g_source_set_static_name (source, "tusk-credentials job");
+  g_source_attach (source, self->context);
+  g_source_unref (source);
+}
+
+static Job *
+job_new (TuskCredentials *self, Op op, TuskCredentialKind kind, const char *id)
+{
+  Job *job = g_new0 (Job, 1);
+  job->self = self;
+  job->op = op;
+  job->account = tusk_credentials_account_name (kind, id);
+  return job;
+}
+
+static Job *
+store_job_new (TuskCredentials *self, TuskCredentialKind kind, const char *id,
+               const char *label, const char *secret)
+{
+  Job *job = job_new (self, OP_STORE, kind, id);
+  job->label = g_strconcat (
+      "Tusk: ", label != NULL && *label != '\0' ? label : job->account, NULL);
+  job->secret = secret_dup (secret, strlen (secret));
+  return job;
+}
+
+typedef struct
+{
+  GAsyncResult *result;
+} SyncWait;
+
+static void
+on_sync_done (GObject *source, GAsyncResult *result, gpointer data)
+{
+  (void)source;
+  SyncWait *wait = data;
+  wait->result = g_object_ref (result);
+}
+
+/* Runs @job on the keychain thread and waits for it.  Returns (transfer
+ * full) its finished task. */
+static GTask *
+run_sync (TuskCredentials *self, Job *job, gpointer source_tag,
+          GCancellable *cancellable)
+{
+  g_autoptr (GMainContext) context = g_main_context_new ();
+  SyncWait wait = { NULL };
+
+  g_main_context_push_thread_default (context);
+  submit (self, job, source_tag, cancellable, on_sync_done, &wait);
+  while (wait.result == NULL)
+    g_main_context_iteration (context, TRUE);
+  g_main_context_pop_thread_default (context);
+  return G_TASK (wait.result);
+}
+
+static gboolean
+finish_boolean (GAsyncResult *result, gpointer source_tag, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, NULL), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == source_tag,
+                        FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/* The checks every operation makes of its arguments (criticals on misuse). */
+static gboolean
+args_ok (TuskCredentials *self, TuskCredentialKind kind, const char *id,
+         GCancellable *cancellable)
+{
+  g_return_val_if_fail (self != NULL, FALSE);
+  g_return_val_if_fail (kind_is_valid (kind), FALSE);
+  g_return_val_if_fail (id != NULL && *id != '\0', FALSE);
+  g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable),
+                        FALSE);
+  return TRUE;
+}
+
+/* And those of a _sync call: it would wait for itself on the keychain
+ * thread. */
+static gboolean
+sync_args_ok (TuskCredentials *self, TuskCredentialKind kind, const char *id,
+              GCancellable *cancellable, GError **error)
+{
+  if (!args_ok (self, kind, id, cancellable))
+    return FALSE;
+  g_return_val_if_fail (g_thread_self () != self->thread, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  return TRUE;
+}
+
+/* ---- store --------------------------------------------------------------- */
+
+gboolean
+tusk_credentials_store_sync (TuskCredentials *self, TuskCredentialKind kind,
+                             const char *id, const char *label,
+                             const char *secret, GCancellable *cancellable,
+                             GError **error)
+{
+  if (!sync_args_ok (self, kind, id, cancellable, error))
+    return FALSE;
+  g_return_val_if_fail (secret != NULL, FALSE);
+
+  g_autoptr (GTask) task
+      = run_sync (self, store_job_new (self, kind, id, label, secret),
+                  tusk_credentials_store_async, cancellable);
+  return g_task_propagate_boolean (task, error);
+}
+
+void
+tusk_credentials_store_async (TuskCredentials *self, TuskCredentialKind kind,
+                              const char *id, const char *label,
+                              const char *secret, GCancellable *cancellable,
+                              GAsyncReadyCallback callback, gpointer user_data)
+{
+  if (!args_ok (self, kind, id, cancellable))
+    return;
+  g_return_if_fail (secret != NULL);
+
+  submit (self, store_job_new (self, kind, id, label, secret),
+          tusk_credentials_store_async, cancellable, callback, user_data);
+}
+
+gboolean
+tusk_credentials_store_finish (TuskCredentials *self, GAsyncResult *result,
+                               GError **error)
+{
+  g_return_val_if_fail (self != NULL, FALSE);
+  return finish_boolean (result, tusk_credentials_store_async, error);
+}
+
+/* ---- lookup -------------------------------------------------------------- */
+
+char *
+tusk_credentials_lookup_sync (TuskCredentials *self, TuskCredentialKind kind,
+                              const char *id, GCancellable *cancellable,
+                              GError **error)
+{
+  if (!sync_args_ok (self, kind, id, cancellable, error))
+    return NULL;
+
+  g_autoptr (GTask) task
+      = run_sync (self, job_new (self, OP_LOOKUP, kind, id),
+                  tusk_credentials_lookup_async, cancellable);
+  return g_task_propagate_pointer (task, error);
+}
+
+void
+tusk_credentials_lookup_async (TuskCredentials *self, TuskCredentialKind kind,
+                               const char *id, GCancellable *cancellable,
+                               GAsyncReadyCallback callback, gpointer user_data)
+{
+  if (!args_ok (self, kind, id, cancellable))
+    return;
+
+  submit (self, job_new (self, OP_LOOKUP, kind, id),
+          tusk_credentials_lookup_async, cancellable, callback, user_data);
+}
+
+char *
+tusk_credentials_lookup_finish (TuskCredentials *self, GAsyncResult *result,
+                                GError **error)
+{
+  g_return_val_if_fail (self != NULL, NULL);
+  g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result))
+                            == tusk_credentials_lookup_async,
+                        NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+/* ---- delete -------------------------------------------------------------- */
+
+gboolean
+tusk_credentials_delete_sync (TuskCredentials *self, TuskCredentialKind kind,
+                              const char *id, GCancellable *cancellable,
+                              GError **error)
+{
+  if (!sync_args_ok (self, kind, id, cancellable, error))
+    return FALSE;
+
+  g_autoptr (GTask) task
+      = run_sync (self, job_new (self, OP_DELETE, kind, id),
+                  tusk_credentials_delete_async, cancellable);
+  return g_task_propagate_boolean (task, error);
+}
+
+void
+tusk_credentials_delete_async (TuskCredentials *self, TuskCredentialKind kind,
+                               const char *id, GCancellable *cancellable,
+                               GAsyncReadyCallback callback, gpointer user_data)
+{
+  if (!args_ok (self, kind, id, cancellable))
+    return;
+
+  submit (self, job_new (self, OP_DELETE, kind, id),
+          tusk_credentials_delete_async, cancellable, callback, user_data);
+}
+
+gboolean
+tusk_credentials_delete_finish (TuskCredentials *self, GAsyncResult *result,
+                                GError **error)
+{
+  g_return_val_if_fail (self != NULL, FALSE);
+  return finish_boolean (result, tusk_credentials_delete_async, error);
+}
+
+/* ---- has ----------------------------------------------------------------- */
+
+gboolean
+tusk_credentials_has_sync (TuskCredentials *self, TuskCredentialKind kind,
+                           const char *id, GCancellable *cancellable,
+                           GError **error)
+{
+  if (!sync_args_ok (self, kind, id, cancellable, error))
+    return FALSE;
+
+  g_autoptr (GTask) task = run_sync (self, job_new (self, OP_HAS, kind, id),
+                                     tusk_credentials_has_async, cancellable);
+  return g_task_propagate_boolean (task, error);
+}
+
+void
+tusk_credentials_has_async (TuskCredentials *self, TuskCredentialKind kind,
+                            const char *id, GCancellable *cancellable,
+                            GAsyncReadyCallback callback, gpointer user_data)
+{
+  if (!args_ok (self, kind, id, cancellable))
+    return;
+
+  submit (self, job_new (self, OP_HAS, kind, id), tusk_credentials_has_async,
+          cancellable, callback, user_data);
+}
+
+gboolean
+tusk_credentials_has_finish (TuskCredentials *self, GAsyncResult *result,
+                             GError **error)
+{
+  g_return_val_if_fail (self != NULL, FALSE);
+  return finish_boolean (result, tusk_credentials_has_async, error);
+}
