@@ -120,6 +120,8 @@ main (int argc, char **argv)
            "FROM information_schema.tables\n"
            "WHERE table_schema = 'public' AND table_type = 'BASE TABLE'\n"
            "ORDER BY 1");
+      run (conn, "the five best-selling books",
+           "SELECT title, author, sold FROM bestsellers LIMIT 5");
       run (conn, "an error, as Tusk explains it",
            "SELECT title FROM bookz WHERE price > 10");
     }
