@@ -125,6 +125,54 @@ gboolean tusk_connection_config_validate (const TuskConnectionConfig *config,
 gboolean tusk_ssh_tunnel_config_validate (const TuskSshTunnelConfig *tunnel,
                                           GError **error);
 
+/* Parses @text, a "postgresql://" (or "postgres://") URI or a conninfo string
+ * ("host=db port=5432 dbname=app"), with libpq's own parser
+ * (PQconninfoParse: no PG* variable, service file or default is consulted).
+ * Leading and trailing whitespace is ignored.
+ *
+ * Carried keywords: host, hostaddr (only without host: it then becomes the
+ * host), port, dbname, user, password, sslmode, sslrootcert, sslcert,
+ * sslkey, connect_timeout, application_name, and options made only of
+ * "-c default_transaction_read_only=..." and "-c statement_timeout=..."
+ * (whole seconds).  Any other keyword libpq knows (gssencmode, service,
+ * target_session_attrs, ...) is refused by name, as are lists of hosts and
+ * sslmode "allow": a config could not keep them, and dropping them silently
+ * would connect differently than the text says.
+ *
+ * What the text leaves out stays unset: host, database and username NULL
+ * (an empty value counts as left out), the rest at the defaults of
+ * tusk_connection_config_new () (port 5432, sslmode prefer, connect timeout
+ * 10 s, application_name "Tusk").  The name is NULL too, so the result does
+ * not pass tusk_connection_config_validate () until the caller fills it in;
+ * the id is fresh.
+ *
+ * The password, if the text has one, is never put in the config: it goes to
+ * @password_out (nullable; set to (transfer full) a string to wipe and
+ * g_free (), or to NULL when the text has none); with @password_out NULL it
+ * is dropped.
+ *
+ * Returns (transfer full) the config, or NULL with one TUSK_ERROR_VALIDATION
+ * listing every problem (libpq's own message for text it cannot parse). */
+TuskConnectionConfig *
+tusk_connection_config_new_from_string (const char *text, char **password_out,
+                                        GError **error);
+
+/* Renders (transfer full) @config as a "postgresql://" URI that
+ * tusk_connection_config_new_from_string () reads back to the same host,
+ * port, database, username, ssl_mode, ssl paths, connect timeout, statement
+ * timeout, read-only flag and application name.  Never contains a password.
+ * User, host, database and query values are percent-encoded; an IPv6 host
+ * is put in brackets; a socket directory goes in "?host=".  The port is
+ * always written; the query parameters only where they differ from the
+ * defaults of tusk_connection_config_new (). */
+char *tusk_connection_config_to_uri (const TuskConnectionConfig *config);
+
+/* The same as a conninfo string ("host=db port=5432 dbname='my db'"), with
+ * the same keywords as the URI plus host, port, dbname and user; a value
+ * is single-quoted, with a backslash before each ' and \, unless it is made
+ * only of characters that need no quotes. */
+char *tusk_connection_config_to_conninfo (const TuskConnectionConfig *config);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TuskSshTunnelConfig, tusk_ssh_tunnel_config_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TuskConnectionConfig,
                                tusk_connection_config_free)
