@@ -19,17 +19,26 @@ G_BEGIN_DECLS
 
 typedef struct _TuskStorage TuskStorage;
 
-/* Opens (creating if needed) {data_dir}/tusk.db, applies the pragmas and
- * migrates the schema; blocks on the file system.  A damaged file is moved
- * aside and replaced, and when no file can be created an in-memory database
- * is used: both are reported by tusk_storage_was_reset(), not as errors.
+/* Opens (creating if needed, with its directory) {data_dir}/tusk.db, mode
+ * 0600, applies the pragmas, runs `PRAGMA quick_check` and migrates the
+ * schema; blocks on the file system (and up to the 5 s busy timeout while
+ * another process holds the write lock).  A damaged file (not a database,
+ * truncated, failing quick_check, or a directory in its place) is moved
+ * aside with its -wal and -shm as tusk.db.corrupt-YYYYMMDD-HHMMSS[-N] and
+ * replaced by a fresh one; when no usable file can be had (unwritable
+ * directory, I/O error, locked) an in-memory database is used.  Both are
+ * reported by tusk_storage_was_reset(), not as errors.  Opening a file that
+ * is already open in this process shares its writer thread.
  * Fails (NULL, TUSK_ERROR_STORAGE) only when an applied migration step
- * differs from the program's (the file is left untouched) or on OOM.
- * Returns (transfer full): close with tusk_storage_close(). */
+ * differs from the program's (the file is left untouched: not changed, not
+ * moved), or when not even an in-memory database or the writer thread can
+ * be had.  Returns (transfer full): close with tusk_storage_close(). */
 TuskStorage *tusk_storage_open (const char *data_dir, GError **error);
 
-/* Drains the writer (every queued write is committed), stops it, closes
- * every connection and frees @storage.  Blocks. */
+/* Commits every write submitted before the call, closes the read
+ * connections of every thread, stops the writer thread unless another
+ * storage on the same file still uses it, and frees @storage.  Blocks.
+ * NULL is ignored. */
 void tusk_storage_close (TuskStorage *storage);
 
 /* TRUE when opening lost the earlier data (recovered or in memory); the
