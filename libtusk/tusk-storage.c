@@ -187,6 +187,16 @@ static const char *const tusk_steps[] = {
   "ALTER TABLE connections ADD COLUMN ssl_cert TEXT;\n"
   "ALTER TABLE connections ADD COLUMN ssl_key TEXT;\n",
 
+  /* History lists newest first with history_id as the tie-breaker (entries
+   * of the same second), so they need no sort step.  The new indexes
+   * extend the seed's two history indexes, which become redundant. */
+  "DROP INDEX idx_query_history_connection;\n"
+  "DROP INDEX idx_query_history_executed;\n"
+  "CREATE INDEX idx_query_history_connection ON query_history(connection_id, "
+  "executed_at DESC, history_id DESC);\n"
+  "CREATE INDEX idx_query_history_executed ON query_history(executed_at "
+  "DESC, history_id DESC);\n",
+
   NULL,
 };
 

@@ -19,6 +19,9 @@
 #include "tusk-storage-private.h"
 #include "tusk-test.h"
 
+/* How many migration steps domain "tusk" has (libtusk/tusk-storage.c). */
+#define TUSK_STEPS 3
+
 /* ---- helpers ------------------------------------------------------------ */
 
 typedef struct
@@ -375,14 +378,15 @@ test_schema (Fixture *f, gconstpointer data)
           "pragma_index_xinfo(s.name) AS x WHERE x.key = 1) || ')' AS d "
           "FROM sqlite_schema AS s WHERE s.type = 'index' AND s.sql IS NOT "
           "NULL ORDER BY s.name)");
-  g_assert_cmpstr (indexes, ==,
-                   "idx_connections_last_connected ON "
-                   "connections(last_connected_at DESC); "
-                   "idx_query_history_connection ON "
-                   "query_history(connection_id, executed_at DESC); "
-                   "idx_query_history_executed ON query_history(executed_at "
-                   "DESC); "
-                   "idx_saved_queries_folder ON saved_queries(folder_path)");
+  g_assert_cmpstr (
+      indexes, ==,
+      "idx_connections_last_connected ON "
+      "connections(last_connected_at DESC); "
+      "idx_query_history_connection ON "
+      "query_history(connection_id, executed_at DESC, history_id DESC); "
+      "idx_query_history_executed ON query_history(executed_at "
+      "DESC, history_id DESC); "
+      "idx_saved_queries_folder ON saved_queries(folder_path)");
 
   /* STRICT is enforced, and so are the foreign keys. */
   g_autoptr (GError) error = NULL;
@@ -410,7 +414,7 @@ test_migrations_recorded (Fixture *f, gconstpointer data)
   g_autofree char *steps
       = read_str (storage, "SELECT group_concat(domain || ':' || step, ',') "
                            "FROM (SELECT * FROM migrations ORDER BY step)");
-  g_assert_cmpstr (steps, ==, "tusk:0,tusk:1");
+  g_assert_cmpstr (steps, ==, "tusk:0,tusk:1,tusk:2");
   g_autofree char *step0 = read_str (
       storage,
       "SELECT migration FROM migrations WHERE domain = 'tusk' AND step = 0");
@@ -424,7 +428,7 @@ test_migrations_recorded (Fixture *f, gconstpointer data)
   /* Reopening runs nothing again. */
   storage = open_ok (f->root);
   g_assert_cmpint (read_int (storage, "SELECT count(*) FROM migrations"), ==,
-                   2);
+                   TUSK_STEPS);
   tusk_storage_close (storage);
 }
 
@@ -638,7 +642,7 @@ race_open_thread (gpointer user_data)
       "INSERT INTO ui_state (key, value_json) VALUES ('t%d', '1')", index);
   write_sql (storage, sql);
   g_assert_cmpint (read_int (storage, "SELECT count(*) FROM migrations"), ==,
-                   2);
+                   TUSK_STEPS);
   tusk_storage_close (storage);
   return NULL;
 }
@@ -733,7 +737,7 @@ test_open_processes (Fixture *f, gconstpointer data)
   TuskStorage *storage = open_ok (dir);
   g_assert_cmpint (read_int (storage, "SELECT count(*) FROM ui_state"), ==, 4);
   g_assert_cmpint (read_int (storage, "SELECT count(*) FROM migrations"), ==,
-                   2);
+                   TUSK_STEPS);
   tusk_storage_close (storage);
 }
 
@@ -1138,7 +1142,7 @@ assert_recovered (TuskStorage *storage, const char *dir)
 
   /* The fresh database works. */
   g_assert_cmpint (read_int (storage, "SELECT count(*) FROM migrations"), ==,
-                   2);
+                   TUSK_STEPS);
   write_sql (storage,
              "INSERT INTO ui_state (key, value_json) VALUES ('a', '1')");
   g_assert_cmpint (read_int (storage, "SELECT count(*) FROM ui_state"), ==, 1);
@@ -1211,7 +1215,7 @@ test_recover_empty_file (Fixture *f, gconstpointer data)
   g_assert_false (tusk_storage_was_reset (storage));
   g_assert_false (tusk_storage_is_in_memory (storage));
   g_assert_cmpint (read_int (storage, "SELECT count(*) FROM migrations"), ==,
-                   2);
+                   TUSK_STEPS);
   tusk_storage_close (storage);
   g_autoptr (GPtrArray) backups = list_backups (f->root);
   g_assert_cmpuint (backups->len, ==, 0);
@@ -1270,7 +1274,7 @@ assert_in_memory_works (TuskStorage *storage)
       strstr (tusk_storage_get_reset_message (storage), "memory"));
 
   g_assert_cmpint (read_int (storage, "SELECT count(*) FROM migrations"), ==,
-                   2);
+                   TUSK_STEPS);
   write_sql (storage,
              "INSERT INTO ui_state (key, value_json) VALUES ('a', '1')");
   g_assert_cmpint (read_int (storage, "SELECT count(*) FROM ui_state"), ==, 1);
