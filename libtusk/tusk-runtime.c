@@ -1,0 +1,151 @@
+/* tusk-runtime.c: a fixed set of worker threads running GTask bodies in FIFO
+ * order.
+ *
+ * Why not GThreadPool: its queue (GAsyncQueue) and GLib's GMutex/GCond are
+ * futex-based and invisible to ThreadSanitizer, which would then see every
+ * hand-over of job data as a race; a pthread mutex and condition variable
+ * keep the pool's own stress test meaningful under TSan.  The queue is a
+ * GQueue of Job records; O(1) push and pop, which is all it needs.
+ */
+#define G_LOG_DOMAIN "tusk-runtime"
+
+#include "tusk-runtime.h"
+
+#include <pthread.h>
+
+#include "tusk-error.h"
+#include "tusk-runtime-private.h"
+
+typedef struct
+{
+  GTask *task; /* owned reference */
+  GTaskThreadFunc func;
+} Job;
+
+struct TuskRuntime
+{
+  GThread **threads; /* n_threads workers, joined by tusk_runtime_free () */
+  guint n_threads;
+
+  /* lock protects jobs and stopping; wake is signalled when either changes.
+   * Nothing else is ever taken while lock is held. */
+  pthread_mutex_t lock;
+  pthread_cond_t wake;
+  GQueue jobs; /* of Job *, oldest first */
+  gboolean stopping;
+};
+
+/* The runtime whose worker the current thread is, or NULL. */
+static GPrivate current_runtime;
+
+static void
+run_job (Job *job)
+{
+  GTask *task = job->task;
+  GCancellable *cancellable = g_task_get_cancellable (task);
+
+  if (g_cancellable_is_cancelled (cancellable))
+    {
+      GError *error = NULL;
+      tusk_set_error (&error, TUSK_ERROR_QUERY_CANCELLED, NULL,
+                      "The operation was cancelled before it started");
+      tusk_tsan_release (task);
+      g_task_return_error (task, error);
+    }
+  else
+    job->func (task, g_task_get_source_object (task),
+               g_task_get_task_data (task), cancellable);
+
+  g_object_unref (task);
+  g_free (job);
+}
+
+static gpointer
+worker_main (gpointer data)
+{
+  TuskRuntime *runtime = data;
+
+  g_private_set (&current_runtime, runtime);
+  for (;;)
+    {
+      pthread_mutex_lock (&runtime->lock);
+      while (g_queue_is_empty (&runtime->jobs) && !runtime->stopping)
+        pthread_cond_wait (&runtime->wake, &runtime->lock);
+      Job *job = g_queue_pop_head (&runtime->jobs);
+      pthread_mutex_unlock (&runtime->lock);
+
+      if (job == NULL) /* stopping, and nothing left to run */
+        break;
+      run_job (job);
+    }
+  g_private_set (&current_runtime, NULL);
+  return NULL;
+}
+
+TuskRuntime *
+tusk_runtime_new (guint n_threads)
+{
+  TuskRuntime *runtime = g_new0 (TuskRuntime, 1);
+
+  runtime->n_threads = n_threads ? n_threads : TUSK_RUNTIME_DEFAULT_THREADS;
+  pthread_mutex_init (&runtime->lock, NULL);
+  pthread_cond_init (&runtime->wake, NULL);
+  g_queue_init (&runtime->jobs);
+  runtime->threads = g_new0 (GThread *, runtime->n_threads);
+  for (guint i = 0; i < runtime->n_threads; i++)
+    runtime->threads[i] = g_thread_new ("tusk-worker", worker_main, runtime);
+  return runtime;
+}
+
+void
+tusk_runtime_free (TuskRuntime *runtime)
+{
+  if (runtime == NULL)
+    return;
+  g_return_if_fail (g_private_get (&current_runtime) != runtime);
+
+  pthread_mutex_lock (&runtime->lock);
+  runtime->stopping = TRUE;
+  pthread_cond_broadcast (&runtime->wake);
+  pthread_mutex_unlock (&runtime->lock);
+
+  /* Workers drain the queue before they see stopping with nothing left. */
+  for (guint i = 0; i < runtime->n_threads; i++)
+    g_thread_join (runtime->threads[i]);
+
+  g_assert (g_queue_is_empty (&runtime->jobs));
+  g_free (runtime->threads);
+  pthread_cond_destroy (&runtime->wake);
+  pthread_mutex_destroy (&runtime->lock);
+  g_free (runtime);
+}
+
+guint
+tusk_runtime_get_n_threads (TuskRuntime *runtime)
+{
+  g_return_val_if_fail (runtime != NULL, 0);
+  return runtime->n_threads;
+}
+
+void
+tusk_runtime_run_in_thread (TuskRuntime *runtime, GTask *task,
+                            GTaskThreadFunc func)
+{
+  g_return_if_fail (runtime != NULL);
+  g_return_if_fail (G_IS_TASK (task));
+  g_return_if_fail (func != NULL);
+
+  Job *job = g_new (Job, 1);
+  job->task = g_object_ref (task);
+  job->func = func;
+
+  pthread_mutex_lock (&runtime->lock);
+  /* Once free has begun, only the workers themselves may queue (follow-up
+   * jobs, which a worker still alive runs); from elsewhere the job might
+   * find every worker gone. */
+  g_warn_if_fail (!runtime->stopping
+                  || g_private_get (&current_runtime) == runtime);
+  g_queue_push_tail (&runtime->jobs, job);
+  pthread_cond_signal (&runtime->wake);
+  pthread_mutex_unlock (&runtime->lock);
+}
