@@ -14,3 +14,6 @@
 #include "tusk-ui-state-repo.h"
 #include "tusk-storage-export.h"
 #include "tusk-credentials.h"
+#include "tusk-runtime.h"
+#include "tusk-pool.h"
+#include "tusk-state.h"

@@ -1,0 +1,720 @@
+/* tusk-state.c: the central state: what it owns, the open pools, and the
+ * connection status with its notifications.
+ *
+ * Locks (never hold two at once):
+ *   lock        (GRWLock) protects connections and pool_options;
+ *   connect_mutex + connect_cond protect connecting, the ids whose pool is
+ *               being opened, so that two connects of one id open one pool;
+ *   watch_mutex protects watches and pending.
+ *
+ * A connection entry exists while its status is not disconnected.  Its
+ * transitions: connect_with() makes connecting, then connected (pool set)
+ * or error; tusk_state_disconnect() removes the entry (closing the pool, or
+ * cancelling the connect in progress).
+ */
+#define G_LOG_DOMAIN "tusk-state"
+
+#include "tusk-state.h"
+
+#include <string.h>
+
+#include "tusk-connection-repo.h"
+#include "tusk-data-dir.h"
+#include "tusk-error.h"
+#include "tusk-log.h"
+#include "tusk-tunnel-repo.h"
+
+#define RUNTIME_THREADS 4
+
+typedef struct
+{
+  TuskConnectionState state;
+  char *error_message;
+  gboolean recoverable;
+  TuskPool *pool;            /* set when connected */
+  GCancellable *cancellable; /* cancels a connect in progress */
+} Entry;
+
+typedef struct
+{
+  guint id;
+  TuskStatusFunc func;
+  gpointer user_data;
+  GDestroyNotify destroy;
+} Watch;
+
+struct _TuskState
+{
+  char *data_dir;
+  TuskStorage *storage;
+  TuskCredentials *credentials;
+  TuskRuntime *runtime;
+  GMainContext *context; /* where watchers are called */
+
+  GRWLock lock;
+  GHashTable *connections; /* id → Entry */
+  TuskPoolOptions pool_options;
+
+  GMutex connect_mutex;
+  GCond connect_cond;
+  GHashTable *connecting; /* set of ids */
+
+  GMutex watch_mutex;
+  GArray *watches;    /* of Watch */
+  GPtrArray *pending; /* GSource* of undelivered notifications */
+  guint next_watch_id;
+};
+
+const char *
+tusk_connection_state_to_string (TuskConnectionState state)
+{
+  switch (state)
+    {
+      case TUSK_CONNECTION_DISCONNECTED:
+        return "disconnected";
+      case TUSK_CONNECTION_CONNECTING:
+        return "connecting";
+      case TUSK_CONNECTION_CONNECTED:
+        return "connected";
+      case TUSK_CONNECTION_ERROR:
+        return "error";
+    }
+  g_return_val_if_reached ("error");
+}
+
+TuskConnectionStatus *
+tusk_connection_status_copy (const TuskConnectionStatus *status)
+{
+  TuskConnectionStatus *copy = g_memdup2 (status, sizeof *status);
+  copy->connection_id = g_strdup (status->connection_id);
+  copy->error_message = g_strdup (status->error_message);
+  return copy;
+}
+
+void
+tusk_connection_status_free (TuskConnectionStatus *status)
+{
+  if (status == NULL)
+    return;
+  g_free (status->connection_id);
+  g_free (status->error_message);
+  g_free (status);
+}
+
+static void
+entry_free (Entry *entry)
+{
+  g_free (entry->error_message);
+  if (entry->pool)
+    {
+      tusk_pool_close (entry->pool);
+      tusk_pool_unref (entry->pool);
+    }
+  g_cancellable_cancel (entry->cancellable);
+  g_object_unref (entry->cancellable);
+  g_free (entry);
+}
+
+/* Returns (transfer full) the status of @entry (NULL: disconnected).
+ * Called with state->lock held. */
+static TuskConnectionStatus *
+status_of (const char *id, const Entry *entry)
+{
+  TuskConnectionStatus *status = g_new0 (TuskConnectionStatus, 1);
+  status->connection_id = g_strdup (id);
+  status->state = entry ? entry->state : TUSK_CONNECTION_DISCONNECTED;
+  if (entry)
+    {
+      status->error_message = g_strdup (entry->error_message);
+      status->recoverable = entry->recoverable;
+      if (entry->pool)
+        tusk_pool_get_status (entry->pool, &status->pool);
+    }
+  return status;
+}
+
+/* ---- notifications ---------------------------------------------------- */
+
+typedef struct
+{
+  TuskState *state;
+  TuskConnectionStatus *status;
+  GSource *source;
+} Notification;
+
+static void
+notification_free (gpointer data)
+{
+  Notification *n = data;
+  tusk_connection_status_free (n->status);
+  g_free (n);
+}
+
+static gboolean
+deliver (gpointer data)
+{
+  Notification *n = data;
+  TuskState *state = n->state;
+
+  g_mutex_lock (&state->watch_mutex);
+  g_ptr_array_remove_fast (state->pending, n->source);
+  g_autoptr (GArray) watches = g_array_copy (state->watches);
+  g_mutex_unlock (&state->watch_mutex);
+
+  /* A watch removed by an earlier watcher in this loop is still called
+   * once; watchers are removed on the main context, so that is the only
+   * overlap. */
+  for (guint i = 0; i < watches->len; i++)
+    {
+      Watch *w = &g_array_index (watches, Watch, i);
+      w->func (state, n->status, w->user_data);
+    }
+  return G_SOURCE_REMOVE;
+}
+
+/* Queues @status (transfer full) for the watchers on the state's context. */
+static void
+notify (TuskState *state, TuskConnectionStatus *status)
+{
+  tusk_debug ("connection %s is %s", status->connection_id,
+              tusk_connection_state_to_string (status->state));
+
+  Notification *n = g_new0 (Notification, 1);
+  n->state = state;
+  n->status = status;
+  n->source = g_idle_source_new ();
+  g_source_set_priority (n->source, G_PRIORITY_DEFAULT);
+  g_source_set_callback (n->source, deliver, n, notification_free);
+  g_source_set_static_name (n->source, "[tusk] connection status");
+
+  g_mutex_lock (&state->watch_mutex);
+  g_ptr_array_add (state->pending, n->source);
+  g_source_attach (n->source, state->context);
+  g_mutex_unlock (&state->watch_mutex);
+  g_source_unref (n->source);
+}
+
+guint
+tusk_state_add_status_watch (TuskState *state, TuskStatusFunc func,
+                             gpointer user_data, GDestroyNotify destroy)
+{
+  g_return_val_if_fail (state != NULL && func != NULL, 0);
+
+  g_mutex_lock (&state->watch_mutex);
+  Watch watch = { ++state->next_watch_id, func, user_data, destroy };
+  g_array_append_val (state->watches, watch);
+  g_mutex_unlock (&state->watch_mutex);
+  return watch.id;
+}
+
+void
+tusk_state_remove_status_watch (TuskState *state, guint watch_id)
+{
+  g_return_if_fail (state != NULL);
+
+  Watch removed = { 0 };
+  g_mutex_lock (&state->watch_mutex);
+  for (guint i = 0; i < state->watches->len; i++)
+    if (g_array_index (state->watches, Watch, i).id == watch_id)
+      {
+        removed = g_array_index (state->watches, Watch, i);
+        g_array_remove_index (state->watches, i);
+        break;
+      }
+  g_mutex_unlock (&state->watch_mutex);
+  if (removed.destroy)
+    removed.destroy (removed.user_data);
+}
+
+/* ---- life ------------------------------------------------------------- */
+
+TuskState *
+tusk_state_new (const char *data_dir, GError **error)
+{
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  g_autofree char *dir = tusk_data_dir_resolve (data_dir);
+  if (!tusk_data_dir_ensure (dir, error))
+    return NULL;
+
+  g_autofree char *log_dir = g_build_filename (dir, "logs", NULL);
+  tusk_log_init (log_dir);
+  gint64 started = g_get_monotonic_time ();
+
+  TuskStorage *storage = tusk_storage_open (dir, error);
+  if (storage == NULL)
+    {
+      tusk_log_shutdown ();
+      return NULL;
+    }
+  if (tusk_storage_was_reset (storage))
+    tusk_warn ("%s", tusk_storage_get_reset_message (storage));
+
+  TuskState *state = g_new0 (TuskState, 1);
+  state->data_dir = g_steal_pointer (&dir);
+  state->storage = storage;
+  state->credentials = tusk_credentials_new ();
+  state->runtime = tusk_runtime_new (RUNTIME_THREADS);
+  state->context = g_main_context_ref_thread_default ();
+  g_rw_lock_init (&state->lock);
+  state->connections = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                              (GDestroyNotify)entry_free);
+  tusk_pool_options_init (&state->pool_options);
+  g_mutex_init (&state->connect_mutex);
+  g_cond_init (&state->connect_cond);
+  state->connecting
+      = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_mutex_init (&state->watch_mutex);
+  state->watches = g_array_new (FALSE, FALSE, sizeof (Watch));
+  state->pending = g_ptr_array_new ();
+
+  tusk_info ("state ready in %.1f ms; data directory %s",
+             (g_get_monotonic_time () - started) / 1000.0, state->data_dir);
+  return state;
+}
+
+void
+tusk_state_free (TuskState *state)
+{
+  if (state == NULL)
+    return;
+
+  /* 1. Cancel connects in progress and close every pool (connections in
+   * use close as they come back). */
+  g_rw_lock_writer_lock (&state->lock);
+  g_hash_table_remove_all (state->connections);
+  g_rw_lock_writer_unlock (&state->lock);
+
+  /* Wait for connects that were running to notice. */
+  g_mutex_lock (&state->connect_mutex);
+  while (g_hash_table_size (state->connecting) > 0)
+    g_cond_wait (&state->connect_cond, &state->connect_mutex);
+  g_mutex_unlock (&state->connect_mutex);
+
+  /* 2. The runtime: lets work already running finish. */
+  tusk_runtime_free (state->runtime);
+
+  /* 3. Storage: drains the writer.  4. Keychain: wipes session secrets. */
+  tusk_storage_close (state->storage);
+  tusk_credentials_free (state->credentials);
+
+  /* Notifications not yet delivered are dropped. */
+  g_mutex_lock (&state->watch_mutex);
+  for (guint i = 0; i < state->pending->len; i++)
+    g_source_destroy (state->pending->pdata[i]);
+  g_ptr_array_set_size (state->pending, 0);
+  g_mutex_unlock (&state->watch_mutex);
+  while (state->watches->len > 0)
+    tusk_state_remove_status_watch (
+        state, g_array_index (state->watches, Watch, 0).id);
+
+  g_hash_table_unref (state->connections);
+  g_hash_table_unref (state->connecting);
+  g_rw_lock_clear (&state->lock);
+  g_mutex_clear (&state->connect_mutex);
+  g_cond_clear (&state->connect_cond);
+  g_mutex_clear (&state->watch_mutex);
+  g_array_unref (state->watches);
+  g_ptr_array_unref (state->pending);
+  g_main_context_unref (state->context);
+  g_free (state->data_dir);
+  g_free (state);
+
+  /* 5. Logs last, so that everything above could still log. */
+  tusk_log_shutdown ();
+}
+
+const char *
+tusk_state_get_data_dir (TuskState *state)
+{
+  g_return_val_if_fail (state != NULL, NULL);
+  return state->data_dir;
+}
+
+TuskStorage *
+tusk_state_get_storage (TuskState *state)
+{
+  g_return_val_if_fail (state != NULL, NULL);
+  return state->storage;
+}
+
+TuskCredentials *
+tusk_state_get_credentials (TuskState *state)
+{
+  g_return_val_if_fail (state != NULL, NULL);
+  return state->credentials;
+}
+
+TuskRuntime *
+tusk_state_get_runtime (TuskState *state)
+{
+  g_return_val_if_fail (state != NULL, NULL);
+  return state->runtime;
+}
+
+void
+tusk_state_set_pool_options (TuskState *state, const TuskPoolOptions *options)
+{
+  g_return_if_fail (state != NULL && options != NULL);
+  g_rw_lock_writer_lock (&state->lock);
+  state->pool_options = *options;
+  g_rw_lock_writer_unlock (&state->lock);
+}
+
+/* ---- saving and deleting ------------------------------------------------ */
+
+gboolean
+tusk_state_save_connection_sync (TuskState *state,
+                                 const TuskConnectionConfig *config,
+                                 const char *password,
+                                 GCancellable *cancellable, GError **error)
+{
+  g_return_val_if_fail (state != NULL && config != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (!tusk_connection_repo_save (state->storage, config, error))
+    return FALSE;
+  if (password == NULL)
+    return TRUE;
+
+  g_autoptr (GError) local = NULL;
+  if (!tusk_credentials_store_sync (state->credentials, TUSK_CREDENTIAL_KIND_DB,
+                                    config->id, config->name, password,
+                                    cancellable, &local))
+    {
+      g_propagate_prefixed_error (
+          error, g_steal_pointer (&local),
+          "Connection \"%s\" was saved, but its password was not: ",
+          config->name);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+tusk_state_delete_connection_sync (TuskState *state, const char *connection_id,
+                                   GCancellable *cancellable, GError **error)
+{
+  g_return_val_if_fail (state != NULL && connection_id != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  tusk_state_disconnect (state, connection_id);
+  if (!tusk_connection_repo_delete (state->storage, connection_id, error))
+    return FALSE;
+  return tusk_credentials_delete_sync (state->credentials,
+                                       TUSK_CREDENTIAL_KIND_DB, connection_id,
+                                       cancellable, error);
+}
+
+gboolean
+tusk_state_save_tunnel_sync (TuskState *state,
+                             const TuskSshTunnelConfig *tunnel,
+                             const char *secret, GCancellable *cancellable,
+                             GError **error)
+{
+  g_return_val_if_fail (state != NULL && tunnel != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (!tusk_tunnel_repo_save (state->storage, tunnel, error))
+    return FALSE;
+  if (secret == NULL)
+    return TRUE;
+
+  g_autoptr (GError) local = NULL;
+  if (!tusk_credentials_store_sync (state->credentials,
+                                    TUSK_CREDENTIAL_KIND_SSH, tunnel->id,
+                                    tunnel->name, secret, cancellable, &local))
+    {
+      g_propagate_prefixed_error (
+          error, g_steal_pointer (&local),
+          "SSH tunnel \"%s\" was saved, but its secret was not: ",
+          tunnel->name);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+tusk_state_delete_tunnel_sync (TuskState *state, const char *tunnel_id,
+                               GCancellable *cancellable, GError **error)
+{
+  g_return_val_if_fail (state != NULL && tunnel_id != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (!tusk_tunnel_repo_delete (state->storage, tunnel_id, error))
+    return FALSE;
+  return tusk_credentials_delete_sync (state->credentials,
+                                       TUSK_CREDENTIAL_KIND_SSH, tunnel_id,
+                                       cancellable, error);
+}
+
+/* ---- connecting -----------------------------------------------------------
+ */
+
+/* Moves the entry of @id to @new_state and notifies.  Only
+ * TUSK_CONNECTION_CONNECTING creates the entry (and returns its cancellable
+ * in @cancellable_out, transfer full); the other states apply only while
+ * the entry still exists, so a disconnect during a connect wins.  Returns
+ * FALSE when there was no entry to update. */
+static gboolean
+set_status (TuskState *state, const char *id, TuskConnectionState new_state,
+            const GError *error, TuskPool *pool, GCancellable **cancellable_out)
+{
+  g_rw_lock_writer_lock (&state->lock);
+  Entry *entry = g_hash_table_lookup (state->connections, id);
+  if (entry == NULL && new_state != TUSK_CONNECTION_CONNECTING)
+    {
+      g_rw_lock_writer_unlock (&state->lock);
+      return FALSE;
+    }
+  if (entry == NULL)
+    {
+      entry = g_new0 (Entry, 1);
+      entry->cancellable = g_cancellable_new ();
+      g_hash_table_insert (state->connections, g_strdup (id), entry);
+    }
+  entry->state = new_state;
+  g_clear_pointer (&entry->error_message, g_free);
+  entry->recoverable = FALSE;
+  if (error)
+    {
+      g_autoptr (TuskErrorInfo) info = tusk_error_info_new (error);
+      entry->error_message = g_strdup (info->message);
+      entry->recoverable = info->recoverable;
+    }
+  if (pool)
+    entry->pool = tusk_pool_ref (pool);
+  if (cancellable_out)
+    *cancellable_out = g_object_ref (entry->cancellable);
+  TuskConnectionStatus *status = status_of (id, entry);
+  g_rw_lock_writer_unlock (&state->lock);
+
+  notify (state, status);
+  return TRUE;
+}
+
+/* Opens (or returns) the pool of @id.  @config is NULL for a saved
+ * connection, loaded here; @password is used only with @config. */
+static TuskPool *
+connect_with (TuskState *state, const char *id,
+              const TuskConnectionConfig *config, const char *password,
+              GCancellable *cancellable, GError **error)
+{
+  /* One connect per id at a time; a second caller waits for the first
+   * and shares its pool. */
+  g_mutex_lock (&state->connect_mutex);
+  while (g_hash_table_contains (state->connecting, id))
+    g_cond_wait (&state->connect_cond, &state->connect_mutex);
+  TuskPool *pool = tusk_state_get_pool (state, id);
+  if (pool == NULL)
+    g_hash_table_add (state->connecting, g_strdup (id));
+  g_mutex_unlock (&state->connect_mutex);
+  if (pool)
+    return pool;
+
+  g_autoptr (GCancellable) entry_cancellable = NULL;
+  set_status (state, id, TUSK_CONNECTION_CONNECTING, NULL, NULL,
+              &entry_cancellable);
+  gulong handler = 0;
+  if (cancellable)
+    handler
+        = g_cancellable_connect (cancellable, G_CALLBACK (g_cancellable_cancel),
+                                 entry_cancellable, NULL);
+
+  g_autoptr (TuskConnectionConfig) loaded = NULL;
+  char *secret = NULL;
+  GError *local = NULL;
+  if (config == NULL)
+    {
+      loaded = tusk_connection_repo_load (state->storage, id, &local);
+      config = loaded;
+      if (config)
+        secret = tusk_credentials_lookup_sync (state->credentials,
+                                               TUSK_CREDENTIAL_KIND_DB, id,
+                                               entry_cancellable, &local);
+      password = secret;
+    }
+
+  if (local == NULL)
+    {
+      g_rw_lock_reader_lock (&state->lock);
+      TuskPoolOptions options = state->pool_options;
+      g_rw_lock_reader_unlock (&state->lock);
+      pool = tusk_pool_new_sync (config, password, &options, entry_cancellable,
+                                 &local);
+    }
+  tusk_credentials_secret_free (secret);
+  g_cancellable_disconnect (cancellable, handler);
+
+  gboolean disconnected = g_cancellable_is_cancelled (entry_cancellable);
+  if (pool && !disconnected)
+    disconnected
+        = !set_status (state, id, TUSK_CONNECTION_CONNECTED, NULL, pool, NULL);
+  else if (local && !disconnected)
+    disconnected
+        = !set_status (state, id, TUSK_CONNECTION_ERROR, local, NULL, NULL);
+
+  if (disconnected)
+    {
+      /* tusk_state_disconnect () (or free) removed the entry. */
+      if (pool)
+        tusk_pool_close (pool);
+      g_clear_pointer (&pool, tusk_pool_unref);
+      g_clear_error (&local);
+      tusk_set_error (&local, TUSK_ERROR_QUERY_CANCELLED, NULL,
+                      "Connecting was cancelled");
+    }
+  else if (pool && loaded)
+    {
+      g_autoptr (GError) touch_error = NULL;
+      if (!tusk_connection_repo_touch (state->storage, id, &touch_error))
+        tusk_warn ("Could not record when %s was last connected: %s", id,
+                   touch_error->message);
+    }
+
+  g_mutex_lock (&state->connect_mutex);
+  g_hash_table_remove (state->connecting, id);
+  g_cond_broadcast (&state->connect_cond);
+  g_mutex_unlock (&state->connect_mutex);
+
+  if (local)
+    g_propagate_error (error, local);
+  return pool;
+}
+
+TuskPool *
+tusk_state_connect_sync (TuskState *state, const char *connection_id,
+                         GCancellable *cancellable, GError **error)
+{
+  g_return_val_if_fail (state != NULL && connection_id != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+  return connect_with (state, connection_id, NULL, NULL, cancellable, error);
+}
+
+TuskPool *
+tusk_state_connect_config_sync (TuskState *state,
+                                const TuskConnectionConfig *config,
+                                const char *password, GCancellable *cancellable,
+                                GError **error)
+{
+  g_return_val_if_fail (state != NULL && config != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+  return connect_with (state, config->id, config, password, cancellable, error);
+}
+
+typedef struct
+{
+  TuskState *state;
+  char *connection_id;
+} ConnectData;
+
+static void
+connect_data_free (ConnectData *data)
+{
+  g_free (data->connection_id);
+  g_free (data);
+}
+
+static void
+connect_thread (GTask *task, gpointer source, gpointer task_data,
+                GCancellable *cancellable)
+{
+  ConnectData *data = task_data;
+  GError *error = NULL;
+  (void)source;
+  TuskPool *pool = tusk_state_connect_sync (data->state, data->connection_id,
+                                            cancellable, &error);
+  if (pool)
+    g_task_return_pointer (task, pool, (GDestroyNotify)tusk_pool_unref);
+  else
+    g_task_return_error (task, error);
+}
+
+void
+tusk_state_connect_async (TuskState *state, const char *connection_id,
+                          GCancellable *cancellable,
+                          GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_return_if_fail (state != NULL && connection_id != NULL);
+
+  ConnectData *data = g_new0 (ConnectData, 1);
+  data->state = state;
+  data->connection_id = g_strdup (connection_id);
+  g_autoptr (GTask) task = g_task_new (NULL, cancellable, callback, user_data);
+  g_task_set_source_tag (task, tusk_state_connect_async);
+  g_task_set_task_data (task, data, (GDestroyNotify)connect_data_free);
+  tusk_runtime_run_in_thread (state->runtime, task, connect_thread);
+}
+
+TuskPool *
+tusk_state_connect_finish (TuskState *state, GAsyncResult *result,
+                           GError **error)
+{
+  g_return_val_if_fail (state != NULL, NULL);
+  g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+gboolean
+tusk_state_disconnect (TuskState *state, const char *connection_id)
+{
+  g_return_val_if_fail (state != NULL && connection_id != NULL, FALSE);
+
+  g_rw_lock_writer_lock (&state->lock);
+  gboolean found = g_hash_table_remove (state->connections, connection_id);
+  g_rw_lock_writer_unlock (&state->lock);
+
+  if (found)
+    notify (state, status_of (connection_id, NULL));
+  return found;
+}
+
+TuskPool *
+tusk_state_get_pool (TuskState *state, const char *connection_id)
+{
+  g_return_val_if_fail (state != NULL && connection_id != NULL, NULL);
+
+  g_rw_lock_reader_lock (&state->lock);
+  Entry *entry = g_hash_table_lookup (state->connections, connection_id);
+  TuskPool *pool = entry && entry->pool ? tusk_pool_ref (entry->pool) : NULL;
+  g_rw_lock_reader_unlock (&state->lock);
+  return pool;
+}
+
+TuskConnectionStatus *
+tusk_state_get_status (TuskState *state, const char *connection_id)
+{
+  g_return_val_if_fail (state != NULL && connection_id != NULL, NULL);
+
+  g_rw_lock_reader_lock (&state->lock);
+  TuskConnectionStatus *status = status_of (
+      connection_id, g_hash_table_lookup (state->connections, connection_id));
+  g_rw_lock_reader_unlock (&state->lock);
+  return status;
+}
+
+static int
+compare_status (gconstpointer a, gconstpointer b)
+{
+  const TuskConnectionStatus *x = *(TuskConnectionStatus *const *)a;
+  const TuskConnectionStatus *y = *(TuskConnectionStatus *const *)b;
+  return strcmp (x->connection_id, y->connection_id);
+}
+
+GPtrArray *
+tusk_state_list_connections (TuskState *state)
+{
+  g_return_val_if_fail (state != NULL, NULL);
+
+  GPtrArray *list = g_ptr_array_new_with_free_func (
+      (GDestroyNotify)tusk_connection_status_free);
+  g_rw_lock_reader_lock (&state->lock);
+  GHashTableIter iter;
+  gpointer id, entry;
+  g_hash_table_iter_init (&iter, state->connections);
+  while (g_hash_table_iter_next (&iter, &id, &entry))
+    g_ptr_array_add (list, status_of (id, entry));
+  g_rw_lock_reader_unlock (&state->lock);
+  g_ptr_array_sort (list, compare_status);
+  return list;
+}
