@@ -385,10 +385,10 @@ test_no_password_on_disk_at_trace (void)
   parsed->name = g_strdup ("parsed");
   tusk_info ("connecting with %s", uri); /* redacted by the logger */
   tusk_state_disconnect (state, config->id);
-  g_assert_true (tusk_state_connect_config_sync (state, parsed, parsed_password,
-                                                 NULL, &error)
-                 != NULL);
-  tusk_pool_unref (tusk_state_get_pool (state, parsed->id));
+  TuskPool *adhoc = tusk_state_connect_config_sync (
+      state, parsed, parsed_password, NULL, &error);
+  g_assert_no_error (error);
+  tusk_pool_unref (adhoc);
   tusk_state_free (state); /* flushes the logs and the storage */
   g_setenv ("TUSK_LOG", "warn", TRUE);
 
