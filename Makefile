@@ -42,4 +42,4 @@ check-format:
 	@scripts/check-format.sh
 
 clean:
-	rm -rf build build-asan build-release
+	rm -rf build build-asan build-tsan build-release

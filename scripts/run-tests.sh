@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # run-tests.sh: the whole suite, as `make test` and CI run it.
 #
-#   1. builds the debug tree (build/) and an AddressSanitizer + UBSan tree
-#      (build-asan/), both with warnings as errors;
+#   1. builds the debug tree (build/), an AddressSanitizer + UBSan tree
+#      (build-asan/) and a ThreadSanitizer tree (build-tsan/), all with
+#      warnings as errors;
 #   2. starts the test environment once (scripts/test-env.sh: PostgreSQL,
-#      the Secret Service, sshd) and runs every test in both trees inside it;
-#   3. counts every test case of both runs and ends with the line
+#      the Secret Service, sshd) and runs every test in the first two trees
+#      inside it, and the thread-heavy tests whose locks TSan can see (the
+#      pool and the runtime use pthread locks; GLib's are invisible to it)
+#      in the third;
+#   3. counts every test case of all runs and ends with the line
 #      "N passed, N failed".
 # Exits 0 only when nothing failed.
 set -uo pipefail
@@ -27,7 +31,8 @@ build_tree() { # DIR MESON-OPTIONS…
   }
 }
 
-if ! build_tree build || ! build_tree build-asan -Db_sanitize=address,undefined -Db_lundef=false; then
+if ! build_tree build || ! build_tree build-asan -Db_sanitize=address,undefined -Db_lundef=false ||
+  ! build_tree build-tsan -Db_sanitize=thread -Db_lundef=false; then
   echo "build failed"
   echo "0 passed, 1 failed"
   exit 1
@@ -38,16 +43,19 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_stack_use_after_retur
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 export LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0
 
-rm -f build/meson-logs/testlog.json build-asan/meson-logs/testlog.json
+rm -f build*/meson-logs/testlog.json
 scripts/test-env.sh -- bash -c '
   meson test -C build --no-rebuild --print-errorlogs --num-processes 2 "$@"
   echo "== the same suite under AddressSanitizer + UndefinedBehaviorSanitizer"
   meson test -C build-asan --no-rebuild --print-errorlogs --num-processes 2 --no-suite lint "$@"
+  echo "== the threaded core under ThreadSanitizer"
+  G_SLICE=always-malloc TSAN_OPTIONS="halt_on_error=1 suppressions=$PWD/tests/tsan.supp" \
+    meson test -C build-tsan --no-rebuild --print-errorlogs --num-processes 2 pool runtime
   exit 0' run-tests "$@"
 env_status=$?
 
 logs=()
-for log in build/meson-logs/testlog.json build-asan/meson-logs/testlog.json; do
+for log in build/meson-logs/testlog.json build-asan/meson-logs/testlog.json build-tsan/meson-logs/testlog.json; do
   [ -f "$log" ] && logs+=("$log")
 done
 summary=$(python3 scripts/tap-summary.py "${logs[@]}")
