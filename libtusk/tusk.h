@@ -17,3 +17,4 @@
 #include "tusk-runtime.h"
 #include "tusk-pool.h"
 #include "tusk-state.h"
+#include "tusk-sql-split.h"
