@@ -18,3 +18,4 @@
 #include "tusk-pool.h"
 #include "tusk-state.h"
 #include "tusk-sql-split.h"
+#include "tusk-schema.h"
