@@ -8,9 +8,10 @@
  *   watch_mutex protects watches and pending.
  *
  * A connection entry exists while its status is not disconnected.  Its
- * transitions: connect_with() makes connecting, then connected (pool set)
- * or error; tusk_state_disconnect() removes the entry (closing the pool, or
- * cancelling the connect in progress).
+ * transitions: connect_with() makes connecting, then connected (pool and
+ * schema cache set; the cache's first load starts when the notification
+ * reaches the main context) or error; tusk_state_disconnect() removes the entry
+ * (closing the pool, or cancelling the connect in progress).
  */
 #define G_LOG_DOMAIN "tusk-state"
 
@@ -32,6 +33,7 @@ typedef struct
   char *error_message;
   gboolean recoverable;
   TuskPool *pool;            /* set when connected */
+  TuskSchemaCache *schema;   /* set when connected; loaded on the runtime */
   GCancellable *cancellable; /* cancels a connect in progress */
 } Entry;
 
@@ -49,7 +51,8 @@ struct _TuskState
   TuskStorage *storage;
   TuskCredentials *credentials;
   TuskRuntime *runtime;
-  GMainContext *context; /* where watchers are called */
+  GMainContext *context;      /* where watchers are called */
+  TuskQueryRegistry *queries; /* the running queries */
 
   GRWLock lock;
   GHashTable *connections; /* id → Entry */
@@ -105,6 +108,7 @@ static void
 entry_free (Entry *entry)
 {
   g_free (entry->error_message);
+  g_clear_pointer (&entry->schema, tusk_schema_cache_unref);
   if (entry->pool)
     {
       tusk_pool_close (entry->pool);
@@ -160,6 +164,18 @@ deliver (gpointer data)
   g_ptr_array_remove_fast (state->pending, n->source);
   g_autoptr (GArray) watches = g_array_copy (state->watches);
   g_mutex_unlock (&state->watch_mutex);
+
+  /* A new connection's schema loads on the runtime as soon as the main
+   * context hears of it (so that the load reports to this context). */
+  if (n->status->state == TUSK_CONNECTION_CONNECTED)
+    {
+      g_autoptr (TuskSchemaCache) schema
+          = tusk_state_dup_schema_cache (state, n->status->connection_id);
+      g_autoptr (TuskSchemaSnapshot) loaded
+          = schema ? tusk_schema_cache_dup_snapshot (schema) : NULL;
+      if (schema && loaded == NULL)
+        tusk_schema_cache_load_async (schema, state->runtime, NULL, NULL, NULL);
+    }
 
   /* A watch removed by an earlier watcher in this loop is still called
    * once; watchers are removed on the main context, so that is the only
@@ -255,6 +271,7 @@ tusk_state_new (const char *data_dir, GError **error)
   state->storage = storage;
   state->credentials = tusk_credentials_new ();
   state->runtime = tusk_runtime_new (RUNTIME_THREADS);
+  state->queries = tusk_query_registry_new ();
   state->context = g_main_context_ref_thread_default ();
   g_rw_lock_init (&state->lock);
   state->connections = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
@@ -279,8 +296,9 @@ tusk_state_free (TuskState *state)
   if (state == NULL)
     return;
 
-  /* 1. Cancel connects in progress and close every pool (connections in
-   * use close as they come back). */
+  /* 1. Cancel running queries and connects in progress, and close every
+   * pool (connections in use close as they come back). */
+  tusk_query_registry_cancel_connection (state->queries, NULL);
   g_rw_lock_writer_lock (&state->lock);
   g_hash_table_remove_all (state->connections);
   g_rw_lock_writer_unlock (&state->lock);
@@ -293,6 +311,7 @@ tusk_state_free (TuskState *state)
 
   /* 2. The runtime: lets work already running finish. */
   tusk_runtime_free (state->runtime);
+  tusk_query_registry_unref (state->queries);
 
   /* 3. Storage: drains the writer.  4. Keychain: wipes session secrets. */
   tusk_storage_close (state->storage);
@@ -343,6 +362,13 @@ tusk_state_get_credentials (TuskState *state)
 {
   g_return_val_if_fail (state != NULL, NULL);
   return state->credentials;
+}
+
+TuskQueryRegistry *
+tusk_state_get_query_registry (TuskState *state)
+{
+  g_return_val_if_fail (state != NULL, NULL);
+  return state->queries;
 }
 
 TuskRuntime *
@@ -483,7 +509,10 @@ set_status (TuskState *state, const char *id, TuskConnectionState new_state,
       entry->recoverable = info->recoverable;
     }
   if (pool)
-    entry->pool = tusk_pool_ref (pool);
+    {
+      entry->pool = tusk_pool_ref (pool);
+      entry->schema = tusk_schema_cache_new (pool);
+    }
   if (cancellable_out)
     *cancellable_out = g_object_ref (entry->cancellable);
   TuskConnectionStatus *status = status_of (id, entry);
@@ -660,6 +689,7 @@ tusk_state_disconnect (TuskState *state, const char *connection_id)
 {
   g_return_val_if_fail (state != NULL && connection_id != NULL, FALSE);
 
+  tusk_query_registry_cancel_connection (state->queries, connection_id);
   g_rw_lock_writer_lock (&state->lock);
   gboolean found = g_hash_table_remove (state->connections, connection_id);
   g_rw_lock_writer_unlock (&state->lock);
@@ -679,6 +709,19 @@ tusk_state_get_pool (TuskState *state, const char *connection_id)
   TuskPool *pool = entry && entry->pool ? tusk_pool_ref (entry->pool) : NULL;
   g_rw_lock_reader_unlock (&state->lock);
   return pool;
+}
+
+TuskSchemaCache *
+tusk_state_dup_schema_cache (TuskState *state, const char *connection_id)
+{
+  g_return_val_if_fail (state != NULL && connection_id != NULL, NULL);
+
+  g_rw_lock_reader_lock (&state->lock);
+  Entry *entry = g_hash_table_lookup (state->connections, connection_id);
+  TuskSchemaCache *schema
+      = entry && entry->schema ? tusk_schema_cache_ref (entry->schema) : NULL;
+  g_rw_lock_reader_unlock (&state->lock);
+  return schema;
 }
 
 TuskConnectionStatus *

@@ -26,7 +26,9 @@
 #include "tusk-connection-config.h"
 #include "tusk-credentials.h"
 #include "tusk-pool.h"
+#include "tusk-query.h"
 #include "tusk-runtime.h"
+#include "tusk-schema.h"
 #include "tusk-storage.h"
 
 G_BEGIN_DECLS
@@ -104,6 +106,9 @@ const char *tusk_state_get_data_dir (TuskState *state);
 TuskStorage *tusk_state_get_storage (TuskState *state);
 TuskCredentials *tusk_state_get_credentials (TuskState *state);
 TuskRuntime *tusk_state_get_runtime (TuskState *state);
+/* The running queries: front ends pass it in TuskQueryOptions.registry so
+ * that disconnecting (and freeing the state) cancels them. */
+TuskQueryRegistry *tusk_state_get_query_registry (TuskState *state);
 
 /* The options every new pool gets (copied); change before connecting. */
 void tusk_state_set_pool_options (TuskState *state,
@@ -151,9 +156,9 @@ gboolean tusk_state_delete_tunnel_sync (TuskState *state, const char *tunnel_id,
  *
  * Opens a pool for the saved connection (its password from the keychain,
  * else libpq's PGPASSWORD / ~/.pgpass), records the connection time, and
- * keeps the pool until disconnect.  Connecting an id that is already
- * connected returns the same pool.  Status goes connecting → connected, or
- * → error with the message.  Blocks.
+ * keeps the pool and a schema cache until disconnect.  Connecting an id that is
+ * already connected returns the same pool.  Status goes connecting → connected,
+ * or → error with the message.  Blocks.
  *
  * Returns: (transfer full) (nullable): a reference to the pool
  *   (tusk_pool_unref()), or %NULL with @error set.
@@ -179,14 +184,22 @@ void tusk_state_connect_async (TuskState *state, const char *connection_id,
 TuskPool *tusk_state_connect_finish (TuskState *state, GAsyncResult *result,
                                      GError **error);
 
-/* Closes the pool of @connection_id (running work on it is cancelled as
- * its connections come back) and marks it disconnected.  Never blocks on
- * the network.  Returns FALSE if it was not connected. */
+/* Cancels the running queries of @connection_id (those registered in the
+ * state's query registry), closes its pool (connections still in use close
+ * as they come back), drops its schema cache and marks it disconnected.  Never
+ * blocks on the network.  Returns FALSE if it was not connected. */
 gboolean tusk_state_disconnect (TuskState *state, const char *connection_id);
 
 /* Returns (transfer full) (nullable) a reference to the open pool of
  * @connection_id, or NULL when it is not connected. */
 TuskPool *tusk_state_get_pool (TuskState *state, const char *connection_id);
+
+/* Returns (transfer full) (nullable) a reference to the schema cache of
+ * @connection_id (tusk_schema_cache_unref()), or NULL when it is not
+ * connected.  Its first load starts on the runtime right after connecting;
+ * until it is done tusk_schema_cache_dup_snapshot() answers NULL. */
+TuskSchemaCache *tusk_state_dup_schema_cache (TuskState *state,
+                                              const char *connection_id);
 
 /* Returns (transfer full) the status of @connection_id (disconnected when
  * unknown); free with tusk_connection_status_free(). */

@@ -19,3 +19,4 @@
 #include "tusk-state.h"
 #include "tusk-sql-split.h"
 #include "tusk-schema.h"
+#include "tusk-query.h"

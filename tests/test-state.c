@@ -327,6 +327,103 @@ test_tunnel_secret_goes_with_the_tunnel (Fixture *f, gconstpointer data)
 }
 
 static void
+test_schema_cache_follows_the_connection (Fixture *f, gconstpointer data)
+{
+  (void)data;
+  g_autoptr (TuskConnectionConfig) config = test_config ("schema");
+  g_autoptr (GError) error = NULL;
+  g_assert_null (tusk_state_dup_schema_cache (f->state, config->id));
+  TuskPool *pool = tusk_state_connect_config_sync (
+      f->state, config, tusk_test_env ("TUSK_TEST_PGPASSWORD"), NULL, &error);
+  g_assert_no_error (error);
+  tusk_pool_unref (pool);
+
+  /* The first load starts once the main context hears of the connection,
+   * and runs on the runtime. */
+  g_autoptr (TuskSchemaCache) schema
+      = tusk_state_dup_schema_cache (f->state, config->id);
+  g_assert_nonnull (schema);
+  gint64 deadline = g_get_monotonic_time () + 20 * G_USEC_PER_SEC;
+  TuskSchemaSnapshot *snapshot = NULL;
+  while ((snapshot = tusk_schema_cache_dup_snapshot (schema)) == NULL)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_main_context_iteration (NULL, FALSE);
+      g_usleep (1000);
+    }
+  g_assert_cmpstr (tusk_schema_snapshot_get_database (snapshot), ==,
+                   config->database);
+  tusk_schema_snapshot_unref (snapshot);
+
+  tusk_state_disconnect (f->state, config->id);
+  g_assert_null (tusk_state_dup_schema_cache (f->state, config->id));
+}
+
+static void
+on_query_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  (void)source;
+  GError **out = user_data;
+  TuskQueryResult *rows = tusk_query_execute_finish (result, out);
+  g_assert_null (rows);
+  g_assert_nonnull (*out);
+}
+
+static void
+test_disconnect_cancels_queries_and_ddl_invalidates (Fixture *f,
+                                                     gconstpointer data)
+{
+  (void)data;
+  g_autoptr (TuskConnectionConfig) config = test_config ("queries");
+  g_autoptr (GError) error = NULL;
+  TuskPool *pool = tusk_state_connect_config_sync (
+      f->state, config, tusk_test_env ("TUSK_TEST_PGPASSWORD"), NULL, &error);
+  g_assert_no_error (error);
+
+  /* DDL through Tusk marks the connection's schema cache stale. */
+  g_autoptr (TuskSchemaCache) schema
+      = tusk_state_dup_schema_cache (f->state, config->id);
+  TuskQueryOptions options;
+  tusk_query_options_init (&options);
+  options.registry = tusk_state_get_query_registry (f->state);
+  options.schema = schema;
+  TuskSchemaSnapshot *snapshot = NULL;
+  gint64 deadline = g_get_monotonic_time () + 20 * G_USEC_PER_SEC;
+  while ((snapshot = tusk_schema_cache_dup_snapshot (schema)) == NULL)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_main_context_iteration (NULL, FALSE);
+      g_usleep (1000);
+    }
+  tusk_schema_snapshot_unref (snapshot);
+  g_assert_false (tusk_schema_cache_is_stale (schema));
+  TuskQueryResult *created = tusk_query_execute_sync (
+      pool, "CREATE TEMP TABLE state_ddl (x int)", &options, NULL, &error);
+  g_assert_no_error (error);
+  tusk_query_result_free (created);
+  g_assert_true (tusk_schema_cache_is_stale (schema));
+
+  /* Disconnecting cancels what runs on the connection. */
+  GError *query_error = NULL;
+  TuskQueryHandle *handle = tusk_query_execute_async (
+      pool, tusk_state_get_runtime (f->state), "SELECT pg_sleep(30)", &options,
+      NULL, on_query_done, &query_error);
+  g_usleep (200 * 1000);
+  tusk_state_disconnect (f->state, config->id);
+  deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  while (query_error == NULL)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_main_context_iteration (NULL, FALSE);
+      g_usleep (1000);
+    }
+  tusk_assert_error (query_error, TUSK_ERROR_QUERY_CANCELLED);
+  g_error_free (query_error);
+  tusk_query_handle_unref (handle);
+  tusk_pool_unref (pool);
+}
+
+static void
 test_invalid_config_stores_nothing (Fixture *f, gconstpointer data)
 {
   (void)data;
@@ -417,6 +514,9 @@ main (int argc, char **argv)
   ADD ("/tusk/state/adhoc-config", test_adhoc_config);
   ADD ("/tusk/state/tunnel-secret", test_tunnel_secret_goes_with_the_tunnel);
   ADD ("/tusk/state/invalid-config", test_invalid_config_stores_nothing);
+  ADD ("/tusk/state/schema-cache", test_schema_cache_follows_the_connection);
+  ADD ("/tusk/state/disconnect-cancels-queries",
+       test_disconnect_cancels_queries_and_ddl_invalidates);
   g_test_add_func ("/tusk/state/no-password-on-disk-at-trace",
                    test_no_password_on_disk_at_trace);
   return g_test_run ();
