@@ -20,25 +20,18 @@
   "FROM connections c LEFT JOIN ssh_tunnels t ON t.tunnel_id = "               \
   "c.ssh_tunnel_id "
 
-static void
-replace_string (char **field, char *value)
-{
-  g_free (*field);
-  *field = value;
-}
-
 static TuskConnectionConfig *
 row_to_config (sqlite3_stmt *stmt)
 {
   TuskConnectionConfig *config = tusk_connection_config_new ();
   const char *ssl_mode = (const char *)sqlite3_column_text (stmt, 6);
 
-  replace_string (&config->id, tusk_repo_column_dup (stmt, 0));
-  replace_string (&config->name, tusk_repo_column_dup (stmt, 1));
-  replace_string (&config->host, tusk_repo_column_dup (stmt, 2));
+  tusk_repo_replace_string (&config->id, tusk_repo_column_dup (stmt, 0));
+  tusk_repo_replace_string (&config->name, tusk_repo_column_dup (stmt, 1));
+  tusk_repo_replace_string (&config->host, tusk_repo_column_dup (stmt, 2));
   config->port = sqlite3_column_int (stmt, 3);
-  replace_string (&config->database, tusk_repo_column_dup (stmt, 4));
-  replace_string (&config->username, tusk_repo_column_dup (stmt, 5));
+  tusk_repo_replace_string (&config->database, tusk_repo_column_dup (stmt, 4));
+  tusk_repo_replace_string (&config->username, tusk_repo_column_dup (stmt, 5));
   if (ssl_mode == NULL
       || !tusk_ssl_mode_from_string (ssl_mode, &config->ssl_mode))
     {
@@ -46,41 +39,24 @@ row_to_config (sqlite3_stmt *stmt)
                  config->id, ssl_mode ? ssl_mode : "");
       config->ssl_mode = TUSK_SSL_MODE_PREFER;
     }
-  replace_string (&config->ssl_root_cert, tusk_repo_column_dup (stmt, 7));
-  replace_string (&config->ssl_cert, tusk_repo_column_dup (stmt, 8));
-  replace_string (&config->ssl_key, tusk_repo_column_dup (stmt, 9));
-  replace_string (&config->color, tusk_repo_column_dup (stmt, 10));
+  tusk_repo_replace_string (&config->ssl_root_cert,
+                            tusk_repo_column_dup (stmt, 7));
+  tusk_repo_replace_string (&config->ssl_cert, tusk_repo_column_dup (stmt, 8));
+  tusk_repo_replace_string (&config->ssl_key, tusk_repo_column_dup (stmt, 9));
+  tusk_repo_replace_string (&config->color, tusk_repo_column_dup (stmt, 10));
   config->options.read_only = sqlite3_column_int (stmt, 11) != 0;
   config->options.connect_timeout_secs = sqlite3_column_int (stmt, 12);
   config->options.statement_timeout_secs
       = sqlite3_column_type (stmt, 13) == SQLITE_NULL
             ? -1
             : sqlite3_column_int (stmt, 13);
-  replace_string (&config->options.application_name,
-                  tusk_repo_column_dup (stmt, 14));
-  replace_string (&config->last_connected_at, tusk_repo_column_dup (stmt, 15));
+  tusk_repo_replace_string (&config->options.application_name,
+                            tusk_repo_column_dup (stmt, 14));
+  tusk_repo_replace_string (&config->last_connected_at,
+                            tusk_repo_column_dup (stmt, 15));
 
   if (sqlite3_column_type (stmt, 16) != SQLITE_NULL)
-    {
-      TuskSshTunnelConfig *tunnel = tusk_ssh_tunnel_config_new ();
-      const char *method = (const char *)sqlite3_column_text (stmt, 21);
-
-      replace_string (&tunnel->id, tusk_repo_column_dup (stmt, 16));
-      replace_string (&tunnel->name, tusk_repo_column_dup (stmt, 17));
-      replace_string (&tunnel->host, tusk_repo_column_dup (stmt, 18));
-      tunnel->port = sqlite3_column_int (stmt, 19);
-      replace_string (&tunnel->username, tusk_repo_column_dup (stmt, 20));
-      if (method == NULL
-          || !tusk_ssh_auth_method_from_string (method, &tunnel->auth_method))
-        {
-          tusk_warn ("SSH tunnel %s has an unknown auth_method \"%s\"; using "
-                     "agent",
-                     tunnel->id, method ? method : "");
-          tunnel->auth_method = TUSK_SSH_AUTH_AGENT;
-        }
-      replace_string (&tunnel->key_path, tusk_repo_column_dup (stmt, 22));
-      config->ssh_tunnel = tunnel;
-    }
+    config->ssh_tunnel = tusk_tunnel_repo_decode_row (stmt, 16);
 
   /* Never NULL, whatever an older or hand-edited row holds. */
   if (config->options.application_name == NULL)

@@ -12,6 +12,7 @@
 
 #include <sqlite3.h>
 
+#include "tusk-connection-config.h"
 #include "tusk-error-private.h"
 #include "tusk-storage-private.h"
 
@@ -67,6 +68,14 @@ tusk_repo_column_dup (sqlite3_stmt *stmt, int column)
 
 /* Steps a statement that returns no row; FALSE with TUSK_ERROR_STORAGE
  * otherwise. */
+/* Replaces *@field (freed) with @value (transfer full). */
+static inline void
+tusk_repo_replace_string (char **field, char *value)
+{
+  g_free (*field);
+  *field = value;
+}
+
 static inline gboolean
 tusk_repo_step_done (sqlite3 *db, sqlite3_stmt *stmt, const char *what,
                      GError **error)
@@ -137,5 +146,12 @@ tusk_repo_timestamp_ok (const char *text)
   g_autoptr (GDateTime) parsed = g_date_time_new_from_iso8601 (iso, NULL);
   return parsed != NULL;
 }
+
+/* Decodes the seven ssh_tunnels columns (tunnel_id, name, host, port,
+ * username, auth_method, key_path) that start at @first_column of the
+ * current row; returns (transfer full) the tunnel.  In tusk-tunnel-repo.c;
+ * the connections repository uses it for its joined tunnel. */
+TuskSshTunnelConfig *tusk_tunnel_repo_decode_row (sqlite3_stmt *stmt,
+                                                  int first_column);
 
 G_END_DECLS

@@ -9,24 +9,19 @@
   "SELECT tunnel_id, name, host, port, username, auth_method, key_path "       \
   "FROM ssh_tunnels "
 
-static void
-replace_string (char **field, char *value)
-{
-  g_free (*field);
-  *field = value;
-}
-
-static TuskSshTunnelConfig *
-row_to_tunnel (sqlite3_stmt *stmt)
+TuskSshTunnelConfig *
+tusk_tunnel_repo_decode_row (sqlite3_stmt *stmt, int first_column)
 {
   TuskSshTunnelConfig *tunnel = tusk_ssh_tunnel_config_new ();
-  const char *method = (const char *)sqlite3_column_text (stmt, 5);
+  int c = first_column;
+  const char *method = (const char *)sqlite3_column_text (stmt, c + 5);
 
-  replace_string (&tunnel->id, tusk_repo_column_dup (stmt, 0));
-  replace_string (&tunnel->name, tusk_repo_column_dup (stmt, 1));
-  replace_string (&tunnel->host, tusk_repo_column_dup (stmt, 2));
-  tunnel->port = sqlite3_column_int (stmt, 3);
-  replace_string (&tunnel->username, tusk_repo_column_dup (stmt, 4));
+  tusk_repo_replace_string (&tunnel->id, tusk_repo_column_dup (stmt, c));
+  tusk_repo_replace_string (&tunnel->name, tusk_repo_column_dup (stmt, c + 1));
+  tusk_repo_replace_string (&tunnel->host, tusk_repo_column_dup (stmt, c + 2));
+  tunnel->port = sqlite3_column_int (stmt, c + 3);
+  tusk_repo_replace_string (&tunnel->username,
+                            tusk_repo_column_dup (stmt, c + 4));
   if (method == NULL
       || !tusk_ssh_auth_method_from_string (method, &tunnel->auth_method))
     {
@@ -34,7 +29,8 @@ row_to_tunnel (sqlite3_stmt *stmt)
                  tunnel->id, method ? method : "");
       tunnel->auth_method = TUSK_SSH_AUTH_AGENT;
     }
-  replace_string (&tunnel->key_path, tusk_repo_column_dup (stmt, 6));
+  tusk_repo_replace_string (&tunnel->key_path,
+                            tusk_repo_column_dup (stmt, c + 6));
   return tunnel;
 }
 
@@ -58,7 +54,7 @@ tusk_tunnel_repo_load (TuskStorage *storage, const char *id, GError **error)
 
   int rc = sqlite3_step (stmt);
   if (rc == SQLITE_ROW)
-    return row_to_tunnel (stmt);
+    return tusk_tunnel_repo_decode_row (stmt, 0);
   if (rc == SQLITE_DONE)
     tusk_set_error (error, TUSK_ERROR_NOT_FOUND,
                     "List the saved SSH tunnels to see what exists",
@@ -88,7 +84,7 @@ tusk_tunnel_repo_load_all (TuskStorage *storage, GError **error)
       (GDestroyNotify)tusk_ssh_tunnel_config_free);
   int rc;
   while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
-    g_ptr_array_add (tunnels, row_to_tunnel (stmt));
+    g_ptr_array_add (tunnels, tusk_tunnel_repo_decode_row (stmt, 0));
   if (rc != SQLITE_DONE)
     {
       tusk_repo_step_error (db, rc, "Could not load the SSH tunnels", error);
