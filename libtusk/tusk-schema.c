@@ -534,8 +534,9 @@ build_relations (Builder *b, const PGresult *rels, const PGresult *cols)
                 : r->relkind == 'm' ? TUSK_SCHEMA_KIND_MATVIEW
                                     : TUSK_SCHEMA_KIND_TABLE;
     }
-  qsort (s->relations, s->n_relations, sizeof (TuskSchemaRelation),
-         relation_cmp);
+  if (s->n_relations > 1) /* an empty database has no array to sort */
+    qsort (s->relations, s->n_relations, sizeof (TuskSchemaRelation),
+           relation_cmp);
   for (guint i = 0; i < s->n_relations; i++)
     g_hash_table_insert (b->by_oid, GUINT_TO_POINTER (s->relations[i].oid),
                          &s->relations[i]);
