@@ -20,3 +20,4 @@
 #include "tusk-sql-split.h"
 #include "tusk-schema.h"
 #include "tusk-query.h"
+#include "tusk-script.h"
