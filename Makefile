@@ -32,8 +32,8 @@ run: build
 test: deps
 	@scripts/run-tests.sh
 
-bench: build
-	@scripts/test-env.sh -- scripts/bench.sh $(BUILD)
+bench: release
+	@scripts/test-env.sh -- scripts/bench.sh build-release
 
 format:
 	@git ls-files '*.c' '*.h' | xargs clang-format -i
