@@ -42,9 +42,12 @@
 #define G_LOG_DOMAIN "tusk-query"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <glib-unix.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tusk-query.h"
 #include "tusk-query-private.h"
@@ -1152,12 +1155,12 @@ look_up_pairs (PGconn *pg, const char *sql, GString *first, GString *second,
 static void
 look_up_columns (PGconn *pg, GPtrArray *columns)
 {
+  if (name_columns (pg, columns) == 0)
+    return;
   g_autoptr (GString) oids = g_string_new ("{");
   g_autoptr (GString) mods = g_string_new ("{");
   g_autoptr (GString) tables = g_string_new ("{");
   g_autoptr (GString) attnums = g_string_new ("{");
-  if (name_columns (pg, columns) == 0)
-    return;
   g_mutex_lock (&type_caches_lock);
   TypeCache *cache = type_cache_get_locked (pg);
   for (guint i = 0; i < columns->len; i++)
@@ -1301,11 +1304,13 @@ typedef struct
   TuskQueryResult *result;
   GError *error;
 
-  GMutex lock; /* protects events, scheduled, in_flight */
+  GMutex lock; /* protects events, scheduled, in_flight, wake_fd */
   GCond cond;  /* in_flight went down, or the cancellable fired */
   GQueue events;
   gboolean scheduled; /* a source is attached to deliver events */
   guint in_flight;
+  int wake_fd; /* while the statement runs: the write end of the running
+                  thread's wake pipe, written by on_cancelled (); else -1 */
 } Exec;
 
 static void
@@ -1377,6 +1382,7 @@ exec_new (TuskPool *pool, const char *sql, const TuskQueryOptions *options,
   g_mutex_init (&ex->lock);
   g_cond_init (&ex->cond);
   g_queue_init (&ex->events);
+  ex->wake_fd = -1;
   ex->pool = tusk_pool_ref (pool);
   ex->handle = handle_new (tusk_pool_get_config (pool)->id, sql, cancellable);
   ex->given_conn = options->conn;
@@ -1483,6 +1489,24 @@ post (Exec *ex, EventKind kind, gpointer data)
     }
   g_mutex_lock (&ex->lock);
   tusk_tsan_release (ex);
+  if (kind == EVENT_DONE && ex->task && !ex->scheduled)
+    {
+      /* Every earlier event has been delivered (a source still attached
+       * might not have): the task itself carries the outcome to the
+       * caller's context, one wakeup instead of an events source and a
+       * task return. */
+      GTask *task = g_steal_pointer (&ex->task);
+      g_mutex_unlock (&ex->lock);
+      event_free (event);
+      tusk_tsan_release (task);
+      if (ex->error)
+        g_task_return_error (task, g_steal_pointer (&ex->error));
+      else
+        g_task_return_pointer (task, g_steal_pointer (&ex->result),
+                               (GDestroyNotify)tusk_query_result_free);
+      g_object_unref (task);
+      return;
+    }
   g_queue_push_tail (&ex->events, event);
   if (kind == EVENT_BATCH)
     {
@@ -1510,7 +1534,7 @@ post (Exec *ex, EventKind kind, gpointer data)
 }
 
 /* Runs in whichever thread cancels: wakes a worker held back by a slow
- * consumer.  The poll loop notices the cancellable's fd by itself. */
+ * consumer, or waiting for the server (through its wake pipe). */
 static void
 on_cancelled (GCancellable *cancellable, gpointer data)
 {
@@ -1518,7 +1542,75 @@ on_cancelled (GCancellable *cancellable, gpointer data)
   Exec *ex = data;
   g_mutex_lock (&ex->lock);
   g_cond_broadcast (&ex->cond);
+  if (ex->wake_fd >= 0)
+    {
+      /* Non-blocking; a full pipe is readable already. */
+      ssize_t n = write (ex->wake_fd, "", 1);
+      (void)n;
+    }
   g_mutex_unlock (&ex->lock);
+}
+
+/* A thread's wake pipe: what its poll loop watches, beside the socket, for
+ * a cancel.  One per thread that runs statements, made on its first one and
+ * closed when it exits, instead of a cancellable fd (an eventfd made and
+ * closed) per statement.  Used by one statement at a time: a statement run
+ * from inside another's notice callback (_sync) uses the cancellable's fd. */
+typedef struct
+{
+  int fds[2]; /* read end, write end; both non-blocking */
+  gboolean busy;
+} WakePipe;
+
+static void
+wake_pipe_free (gpointer data)
+{
+  WakePipe *wake = data;
+  close (wake->fds[0]);
+  close (wake->fds[1]);
+  g_free (wake);
+}
+
+static GPrivate wake_pipe_key = G_PRIVATE_INIT (wake_pipe_free);
+
+/* Returns (transfer none) (nullable) the calling thread's wake pipe, marked
+ * busy, or NULL when it is busy or cannot be made. */
+static WakePipe *
+wake_pipe_take (void)
+{
+  WakePipe *wake = g_private_get (&wake_pipe_key);
+  if (wake == NULL)
+    {
+      int fds[2];
+      if (!g_unix_open_pipe (fds, FD_CLOEXEC, NULL))
+        return NULL;
+      if (!g_unix_set_fd_nonblocking (fds[0], TRUE, NULL)
+          || !g_unix_set_fd_nonblocking (fds[1], TRUE, NULL))
+        {
+          close (fds[0]);
+          close (fds[1]);
+          return NULL;
+        }
+      wake = g_new0 (WakePipe, 1);
+      wake->fds[0] = fds[0];
+      wake->fds[1] = fds[1];
+      g_private_set (&wake_pipe_key, wake);
+    }
+  if (wake->busy)
+    return NULL;
+  wake->busy = TRUE;
+  return wake;
+}
+
+/* Gives @wake back empty, once nobody can write to it any more (ex->wake_fd
+ * is -1); @written: whether anything may have been. */
+static void
+wake_pipe_give_back (WakePipe *wake, gboolean written)
+{
+  char buf[64];
+  while (written && read (wake->fds[0], buf, sizeof buf) > 0)
+    ;
+  wake->busy = FALSE;
 }
 
 /* The worker's state while one string runs on one connection. */
@@ -1528,7 +1620,8 @@ typedef struct
   TuskPoolConn *conn;
   PGconn *pg;
   PQnoticeReceiver pool_receiver;
-  GPollFD cancel_fd;
+  WakePipe *wake;    /* nullable: then cancel_fd is the cancellable's */
+  GPollFD cancel_fd; /* readable once the query is cancelled */
   gboolean have_cancel_fd;
   gboolean cancel_sent;
   gboolean dropped;  /* rows discarded because of a cancel */
@@ -1839,7 +1932,18 @@ run_on_conn (Exec *ex, TuskPoolConn *conn)
   /* The pool's receiver has the connection as its argument
    * (tusk-pool-private.h); it is put back below, before release. */
   r.pool_receiver = PQsetNoticeReceiver (r.pg, on_notice, &r);
-  r.have_cancel_fd = g_cancellable_make_pollfd (cancellable, &r.cancel_fd);
+  r.wake = wake_pipe_take ();
+  if (r.wake)
+    {
+      /* Before the check below: a cancel from now on writes to the pipe. */
+      g_mutex_lock (&ex->lock);
+      ex->wake_fd = r.wake->fds[1];
+      g_mutex_unlock (&ex->lock);
+      r.cancel_fd.fd = r.wake->fds[0];
+      r.have_cancel_fd = TRUE;
+    }
+  else
+    r.have_cancel_fd = g_cancellable_make_pollfd (cancellable, &r.cancel_fd);
 
   gint64 start = g_get_monotonic_time ();
   if (g_cancellable_is_cancelled (cancellable))
@@ -1911,7 +2015,16 @@ run_on_conn (Exec *ex, TuskPoolConn *conn)
   if (ex->error == NULL && !r.abandon)
     look_up_columns (r.pg, ex->result->columns);
 
-  if (r.have_cancel_fd)
+  if (r.wake)
+    {
+      g_mutex_lock (&ex->lock);
+      ex->wake_fd = -1;
+      g_mutex_unlock (&ex->lock);
+      /* on_cancelled () runs after the cancellable is marked cancelled: if
+       * it is not now, nothing was written. */
+      wake_pipe_give_back (r.wake, g_cancellable_is_cancelled (cancellable));
+    }
+  else if (r.have_cancel_fd)
     g_cancellable_release_fd (cancellable);
   PQsetNoticeReceiver (r.pg, r.pool_receiver, conn);
 
@@ -1991,6 +2104,8 @@ exec_run (Exec *ex)
   post (ex, EVENT_DONE, NULL);
 }
 
+/* A stream's job: returns a boolean nobody reads once the DONE event is
+ * posted. */
 static void
 exec_thread (GTask *task, gpointer source_object, gpointer task_data,
              GCancellable *cancellable)
@@ -2002,13 +2117,33 @@ exec_thread (GTask *task, gpointer source_object, gpointer task_data,
   g_task_return_boolean (task, TRUE);
 }
 
+/* execute_async's job is its own task, which post () returns with the
+ * outcome at DONE (or hands to the events source, which does). */
+static void
+exec_async_thread (GTask *task, gpointer source_object, gpointer task_data,
+                   GCancellable *cancellable)
+{
+  (void)task;
+  (void)source_object;
+  (void)cancellable;
+  exec_run (task_data);
+}
+
 /* Queues @ex on @runtime.  The job's GTask has no cancellable, so the
  * runtime always runs it and the cancel is reported by exec_run(), with
- * history and unregistering, whatever the phase. */
+ * history and unregistering, whatever the phase.  The task data's reference
+ * to @ex outlives ex->task's reference to the task: ex drops that at DONE. */
 static void
 exec_start (Exec *ex, TuskRuntime *runtime)
 {
   ex->context = g_main_context_ref_thread_default ();
+  if (ex->task)
+    {
+      g_task_set_task_data (ex->task, exec_ref (ex),
+                            (GDestroyNotify)exec_unref);
+      tusk_runtime_run_in_thread (runtime, ex->task, exec_async_thread);
+      return;
+    }
   GTask *job = g_task_new (NULL, NULL, NULL, NULL);
   g_task_set_source_tag (job, exec_start);
   g_task_set_task_data (job, exec_ref (ex), (GDestroyNotify)exec_unref);

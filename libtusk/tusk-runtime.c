@@ -146,6 +146,8 @@ tusk_runtime_run_in_thread (TuskRuntime *runtime, GTask *task,
   g_warn_if_fail (!runtime->stopping
                   || g_private_get (&current_runtime) == runtime);
   g_queue_push_tail (&runtime->jobs, job);
-  pthread_cond_signal (&runtime->wake);
   pthread_mutex_unlock (&runtime->lock);
+  /* After unlocking: a worker woken while the lock is still held would only
+   * go back to sleep on the lock. */
+  pthread_cond_signal (&runtime->wake);
 }
