@@ -4,7 +4,8 @@
 #   make test   install what is missing, build, run the whole suite (twice:
 #               a debug build, then AddressSanitizer + UBSan) inside the
 #               test environment
-#   make bench  the benchmarks beside their baselines (not part of test)
+#   make bench  the benchmarks beside their baselines (not part of test);
+#               BENCH_FLAGS=--strict fails on a missed target
 
 BUILD ?= build
 
@@ -33,7 +34,7 @@ test: deps
 	@scripts/run-tests.sh
 
 bench: release
-	@scripts/test-env.sh -- scripts/bench.sh build-release
+	@scripts/test-env.sh -- scripts/bench.sh $(BENCH_FLAGS) build-release
 
 format:
 	@git ls-files '*.c' '*.h' | xargs clang-format -i
