@@ -73,17 +73,39 @@ test_config (const char *name)
   return config;
 }
 
+typedef struct
+{
+  Fixture *f;
+  guint n;
+} SeenAtLeast;
+
+static gboolean
+seen_at_least (gpointer data)
+{
+  SeenAtLeast *want = data;
+  return want->f->seen->len >= want->n;
+}
+
 /* Iterates the main context until @n notifications have arrived. */
 static void
 wait_for_notifications (Fixture *f, guint n)
 {
-  gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
-  while (f->seen->len < n)
-    {
-      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
-      g_main_context_iteration (NULL, FALSE);
-      g_usleep (1000);
-    }
+  SeenAtLeast want = { f, n };
+  tusk_test_wait_until (seen_at_least, &want, 10000);
+}
+
+static gboolean
+schema_loaded (gpointer schema)
+{
+  g_autoptr (TuskSchemaSnapshot) snapshot
+      = tusk_schema_cache_dup_snapshot (schema);
+  return snapshot != NULL;
+}
+
+static gboolean
+error_arrived (gpointer error)
+{
+  return *(GError **)error != NULL;
 }
 
 static gboolean
@@ -343,14 +365,8 @@ test_schema_cache_follows_the_connection (Fixture *f, gconstpointer data)
   g_autoptr (TuskSchemaCache) schema
       = tusk_state_dup_schema_cache (f->state, config->id);
   g_assert_nonnull (schema);
-  gint64 deadline = g_get_monotonic_time () + 20 * G_USEC_PER_SEC;
-  TuskSchemaSnapshot *snapshot = NULL;
-  while ((snapshot = tusk_schema_cache_dup_snapshot (schema)) == NULL)
-    {
-      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
-      g_main_context_iteration (NULL, FALSE);
-      g_usleep (1000);
-    }
+  tusk_test_wait_until (schema_loaded, schema, 20000);
+  TuskSchemaSnapshot *snapshot = tusk_schema_cache_dup_snapshot (schema);
   g_assert_cmpstr (tusk_schema_snapshot_get_database (snapshot), ==,
                    config->database);
   tusk_schema_snapshot_unref (snapshot);
@@ -387,15 +403,7 @@ test_disconnect_cancels_queries_and_ddl_invalidates (Fixture *f,
   tusk_query_options_init (&options);
   options.registry = tusk_state_get_query_registry (f->state);
   options.schema = schema;
-  TuskSchemaSnapshot *snapshot = NULL;
-  gint64 deadline = g_get_monotonic_time () + 20 * G_USEC_PER_SEC;
-  while ((snapshot = tusk_schema_cache_dup_snapshot (schema)) == NULL)
-    {
-      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
-      g_main_context_iteration (NULL, FALSE);
-      g_usleep (1000);
-    }
-  tusk_schema_snapshot_unref (snapshot);
+  tusk_test_wait_until (schema_loaded, schema, 20000);
   g_assert_false (tusk_schema_cache_is_stale (schema));
   TuskQueryResult *created = tusk_query_execute_sync (
       pool, "CREATE TEMP TABLE state_ddl (x int)", &options, NULL, &error);
@@ -410,13 +418,7 @@ test_disconnect_cancels_queries_and_ddl_invalidates (Fixture *f,
       NULL, on_query_done, &query_error);
   g_usleep (200 * 1000);
   tusk_state_disconnect (f->state, config->id);
-  deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
-  while (query_error == NULL)
-    {
-      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
-      g_main_context_iteration (NULL, FALSE);
-      g_usleep (1000);
-    }
+  tusk_test_wait_until (error_arrived, &query_error, 10000);
   tusk_assert_error (query_error, TUSK_ERROR_QUERY_CANCELLED);
   g_error_free (query_error);
   tusk_query_handle_unref (handle);

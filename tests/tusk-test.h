@@ -21,19 +21,34 @@ tusk_test_env (const char *name)
   return value;
 }
 
-/* Runs the default main context until *@flag becomes TRUE, failing the
- * test after @timeout_ms. */
+/* Runs the default main context until @done (@data) answers TRUE, failing
+ * the test after @timeout_ms. */
 static inline void
-tusk_test_wait_for (gboolean *flag, guint timeout_ms)
+tusk_test_wait_until (gboolean (*done) (gpointer data), gpointer data,
+                      guint timeout_ms)
 {
   gint64 deadline = g_get_monotonic_time () + (gint64)timeout_ms * 1000;
-  while (!*flag)
+  while (!done (data))
     {
       if (g_get_monotonic_time () > deadline)
         g_error ("timed out after %u ms", timeout_ms);
       g_main_context_iteration (NULL, FALSE);
       g_usleep (100);
     }
+}
+
+static inline gboolean
+tusk_test_flag_is_set (gpointer flag)
+{
+  return *(gboolean *)flag;
+}
+
+/* Runs the default main context until *@flag becomes TRUE, failing the
+ * test after @timeout_ms. */
+static inline void
+tusk_test_wait_for (gboolean *flag, guint timeout_ms)
+{
+  tusk_test_wait_until (tusk_test_flag_is_set, flag, timeout_ms);
 }
 
 /* Asserts that @error is a TUSK_ERROR of @code, printing it otherwise. */
