@@ -94,20 +94,39 @@ const char *tusk_shell_get_display_name (TuskShell *shell);
 
 /**
  * tusk_shell_run_sql:
- * @text: one or more statements (psql's splitting; backslash commands in
- *   it are ignored here — the REPL and -f handle them)
+ * @text: one or more statements (psql's splitting); a backslash command
+ *   in it runs through tusk_meta_run() in its place (so -c '\dt', -f and
+ *   \i files behave as in psql)
  * @source: (nullable): a file name for error messages ("-f script.sql")
  *
  * Runs each statement in order on the session connection, streaming its
  * rows to shell->out in the current format, notices to stderr, errors with
  * tusk_print_error(); stops at the first error.  Iterates the main context
  * while waiting; tusk_shell_cancel() (Ctrl-C) cancels the running
- * statement.  History is recorded for saved connections.
+ * statement.  History is recorded for saved connections.  When
+ * interactive and writing to the terminal, output taller than the terminal
+ * goes through $PAGER (default "less -SFX"), and statements running over
+ * 1 s show an elapsed-time indicator on stderr (erased when they end).
+ * Read-only connections refuse writes with a message saying so.
  *
  * Returns: TRUE when every statement succeeded.
  */
 gboolean tusk_shell_run_sql (TuskShell *shell, const char *text,
                              const char *source);
+
+/* Runs one internal statement (the catalog queries behind \d, \dt, conn
+ * test …) on the session connection and returns (transfer full) its whole
+ * result, or NULL with @error.  Not recorded in history; iterates the main
+ * context; Ctrl-C cancels it. */
+TuskQueryResult *tusk_shell_query (TuskShell *shell, const char *sql,
+                                   GError **error);
+
+/* Prints a materialized @result in the shell's format to shell->out (the
+ * pager when interactive), under @title (nullable; psql's "List of
+ * relations" line, centered in table format).  FALSE when writing failed
+ * (after printing why). */
+gboolean tusk_shell_print_result (TuskShell *shell, const char *title,
+                                  const TuskQueryResult *result);
 
 /* Cancels the running statement, if any (async-signal context excluded:
  * call from a main-context source such as g_unix_signal_add()). */
