@@ -6,10 +6,11 @@
 #               test environment
 #   make bench  the benchmarks beside their baselines (not part of test);
 #               BENCH_FLAGS=--strict fails on a missed target
+#   make fuzz   every libFuzzer target for FUZZ_SECONDS (default 600) each
 
 BUILD ?= build
 
-.PHONY: all deps build release run test bench format check-format clean
+.PHONY: all deps build release run test bench fuzz format check-format clean
 
 all: build
 
@@ -36,6 +37,9 @@ test: deps
 bench: release
 	@scripts/test-env.sh -- scripts/bench.sh $(BENCH_FLAGS) build-release
 
+fuzz:
+	@scripts/fuzz.sh $(or $(FUZZ_SECONDS),600)
+
 format:
 	@git ls-files '*.c' '*.h' | xargs clang-format -i
 
@@ -43,4 +47,4 @@ check-format:
 	@scripts/check-format.sh
 
 clean:
-	rm -rf build build-asan build-tsan build-release
+	rm -rf build build-asan build-tsan build-release build-fuzz

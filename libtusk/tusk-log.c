@@ -122,13 +122,16 @@ parse_level (const char *text)
   return -1;
 }
 
+/* The directive is quoted as given, made valid UTF-8 (TUSK_LOG may hold
+ * any bytes) so that the warning itself can be logged. */
 static void
 add_problem (GPtrArray *problems, const char *source, const char *directive,
              const char *reason)
 {
+  g_autofree char *valid = g_utf8_make_valid (directive, -1);
   g_ptr_array_add (problems,
                    g_strdup_printf ("%s: ignoring directive \"%s\": %s", source,
-                                    directive, reason));
+                                    valid, reason));
 }
 
 /* Parses @text into a new array; *default_out starts at the build's default

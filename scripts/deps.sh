@@ -9,6 +9,8 @@ packages=(
   gcc meson ninja-build pkg-config clang-format
   libglib2.0-dev libpq-dev libsqlite3-dev libsecret-1-dev libssh-dev
   libjson-glib-dev libedit-dev
+  # fuzzing (libFuzzer comes with clang's runtime libraries)
+  clang libclang-rt-dev
   # the test environment and the demo
   postgresql postgresql-contrib gnome-keyring dbus dbus-bin openssh-server
   openssh-client openssl util-linux procps sqlite3 tmux libsecret-tools

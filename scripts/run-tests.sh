@@ -9,7 +9,10 @@
 #      inside it, and the thread-heavy tests whose locks TSan can see (the
 #      pool and the runtime use pthread locks; GLib's are invisible to it)
 #      in the third;
-#   3. counts every test case of all runs and ends with the line
+#   3. builds the libFuzzer targets with clang (build-fuzz/) and runs each
+#      for 30 s from its seed corpus (scripts/fuzz.sh; `make fuzz` runs
+#      them longer);
+#   4. counts every test case of all runs and ends with the line
 #      "N passed, N failed".
 # Exits 0 only when nothing failed.
 set -uo pipefail
@@ -43,7 +46,8 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_stack_use_after_retur
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 export LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0
 
-rm -f build*/meson-logs/testlog.json
+rm -f build/meson-logs/testlog.json build-asan/meson-logs/testlog.json \
+  build-tsan/meson-logs/testlog.json build-fuzz/meson-logs/testlog.json
 scripts/test-env.sh -- bash -c '
   meson test -C build --no-rebuild --print-errorlogs --num-processes 2 "$@"
   echo "== the same suite under AddressSanitizer + UndefinedBehaviorSanitizer"
@@ -54,8 +58,12 @@ scripts/test-env.sh -- bash -c '
   exit 0' run-tests "$@"
 env_status=$?
 
+echo "== the fuzz targets, 30 s each"
+scripts/fuzz.sh 30 --quiet
+
 logs=()
-for log in build/meson-logs/testlog.json build-asan/meson-logs/testlog.json build-tsan/meson-logs/testlog.json; do
+for log in build/meson-logs/testlog.json build-asan/meson-logs/testlog.json \
+  build-tsan/meson-logs/testlog.json build-fuzz/meson-logs/testlog.json; do
   [ -f "$log" ] && logs+=("$log")
 done
 summary=$(python3 scripts/tap-summary.py "${logs[@]}")

@@ -1217,7 +1217,7 @@ test_server_password (void)
 
   g_assert_null (g_getenv ("PGPASSWORD"));
   g_setenv ("PGPASSWORD", password, TRUE);
-  g_autoptr (PGconn) conn = open_ok (config, NULL);
+  PQfinish (open_ok (config, NULL));
   g_unsetenv ("PGPASSWORD");
 }
 

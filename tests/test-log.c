@@ -666,6 +666,14 @@ test_set_filter (Fixture *f, G_GNUC_UNUSED gconstpointer data)
   g_assert_nonnull (strstr (problems[0], "\"pool=\""));
   g_assert_nonnull (strstr (problems[1], "\"loud\""));
   g_assert_false (tusk_log_enabled (TUSK_LOG_INFO, "tusk-pool"));
+  g_clear_pointer (&problems, g_strfreev);
+
+  /* A directive that is not UTF-8 (found by fuzz/fuzz-log-filter.c) is
+   * quoted in valid UTF-8, so that the warning can be logged. */
+  g_assert_false (tusk_log_set_filter ("debug,query=o\232\230", &problems));
+  g_assert_cmpuint (g_strv_length (problems), ==, 1);
+  g_assert_true (g_utf8_validate (problems[0], -1, NULL));
+  g_assert_nonnull (strstr (problems[0], "\"query=o\357\277\275"));
 
   /* Without @problems the problems are logged. */
   g_assert_false (tusk_log_set_filter ("info,tusk=blah", NULL));

@@ -398,7 +398,7 @@ test_connection_order (Fixture *f, gconstpointer data)
   (void)data;
   g_autoptr (GError) error = NULL;
   g_autoptr (TuskConnectionConfig) beta = save_connection (f, "beta");
-  g_autoptr (TuskConnectionConfig) alpha = save_connection (f, "Alpha");
+  tusk_connection_config_free (save_connection (f, "Alpha"));
   g_autoptr (TuskConnectionConfig) old = save_connection (f, "old");
   g_autoptr (TuskConnectionConfig) recent = save_connection (f, "recent");
   exec_sql (f,

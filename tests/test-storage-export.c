@@ -540,6 +540,7 @@ test_rename (Fixture *f, gconstpointer data)
   g_autoptr (TuskConnectionConfig) prod3
       = tusk_connection_repo_find_by_name (f->a, "Production (3)", &error);
   g_assert_no_error (error);
+  g_assert_nonnull (prod3);
 }
 
 static void
