@@ -11,6 +11,8 @@ packages=(
   libjson-glib-dev libedit-dev
   # fuzzing (libFuzzer comes with clang's runtime libraries)
   clang libclang-rt-dev
+  # memcheck over the unit tests
+  valgrind
   # the test environment and the demo
   postgresql postgresql-contrib gnome-keyring dbus dbus-bin openssh-server
   openssh-client openssl util-linux procps sqlite3 tmux libsecret-tools

@@ -8,7 +8,9 @@
 #      the Secret Service, sshd) and runs every test in the first two trees
 #      inside it, and the thread-heavy tests whose locks TSan can see (the
 #      pool and the runtime use pthread locks; GLib's are invisible to it)
-#      in the third;
+#      in the third; the unit tests also run under valgrind memcheck
+#      (build/, --setup valgrind), where a definite leak or a memory error
+#      fails;
 #   3. builds the libFuzzer targets with clang (build-fuzz/) and runs each
 #      for 30 s from its seed corpus (scripts/fuzz.sh; `make fuzz` runs
 #      them longer);
@@ -46,7 +48,8 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_stack_use_after_retur
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 export LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0
 
-rm -f build/meson-logs/testlog.json build-asan/meson-logs/testlog.json \
+rm -f build/meson-logs/testlog.json build/meson-logs/testlog-valgrind.json \
+  build-asan/meson-logs/testlog.json \
   build-tsan/meson-logs/testlog.json build-fuzz/meson-logs/testlog.json
 scripts/test-env.sh -- bash -c '
   meson test -C build --no-rebuild --print-errorlogs --num-processes 2 "$@"
@@ -55,6 +58,9 @@ scripts/test-env.sh -- bash -c '
   echo "== the threaded core under ThreadSanitizer"
   G_SLICE=always-malloc TSAN_OPTIONS="halt_on_error=1 suppressions=$PWD/tests/tsan.supp" \
     meson test -C build-tsan --no-rebuild --print-errorlogs --num-processes 2 pool runtime
+  echo "== the unit tests under valgrind memcheck (definite leaks fail)"
+  meson test -C build --no-rebuild --print-errorlogs --num-processes 2 --setup valgrind \
+    error log data-dir connection-config repos storage-export sql-split storage
   exit 0' run-tests "$@"
 env_status=$?
 
@@ -62,7 +68,8 @@ echo "== the fuzz targets, 30 s each"
 scripts/fuzz.sh 30 --quiet
 
 logs=()
-for log in build/meson-logs/testlog.json build-asan/meson-logs/testlog.json \
+for log in build/meson-logs/testlog.json build/meson-logs/testlog-valgrind.json \
+  build-asan/meson-logs/testlog.json \
   build-tsan/meson-logs/testlog.json build-fuzz/meson-logs/testlog.json; do
   [ -f "$log" ] && logs+=("$log")
 done

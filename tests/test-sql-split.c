@@ -1068,8 +1068,8 @@ add_corpus_tests (void)
       g_autofree char *base = g_strndup (n, strlen (n) - 4);
       g_autofree char *path
           = g_strdup_printf ("/tusk/sql-split/corpus/%s", base);
-      /* the file name lives as long as the test program */
-      g_test_add_data_func (path, g_build_filename (dir, n, NULL), test_corpus);
+      g_test_add_data_func_full (path, g_build_filename (dir, n, NULL),
+                                 test_corpus, g_free);
     }
 }
 
