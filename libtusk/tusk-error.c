@@ -370,6 +370,30 @@ pg_category (const char *sqlstate, const char *message, const char **hint)
               "connection's statement timeout or make the query faster";
       return TUSK_ERROR_QUERY;
     }
+  /* Certificate logins refused by pg_hba.conf (28000): say what to set. */
+  if (g_strcmp0 (sqlstate, "28000") == 0 && message
+      && strstr (message, "requires a valid client certificate"))
+    {
+      *hint = "The server requires a client certificate—set the client "
+              "certificate (sslcert) and key (sslkey), signed by a CA the "
+              "server trusts";
+      return TUSK_ERROR_AUTHENTICATION;
+    }
+  if (g_strcmp0 (sqlstate, "28000") == 0 && message
+      && strstr (message, "certificate authentication failed"))
+    {
+      *hint = "The client certificate's CN must match the user name (or a "
+              "pg_ident mapping)";
+      return TUSK_ERROR_AUTHENTICATION;
+    }
+  if (g_strcmp0 (sqlstate, "28000") == 0 && message
+      && strstr (message, "no pg_hba.conf entry")
+      && (strstr (message, "no encryption") || strstr (message, "SSL off")))
+    {
+      *hint = "The server accepts this user only over SSL—use sslmode "
+              "require or stricter";
+      return TUSK_ERROR_AUTHENTICATION;
+    }
   if (info)
     {
       *hint = info->hint;
@@ -469,6 +493,28 @@ static const struct
   { "server does not support SSL", NULL, TUSK_ERROR_SSL,
     "The server does not offer SSL—enable ssl on the server, or use "
     "sslmode prefer or disable" },
+  { "certificate present, but not private key", NULL, TUSK_ERROR_SSL,
+    "The client key (sslkey) is missing—set sslkey to the key of the "
+    "client certificate" },
+  { "private key file", NULL, TUSK_ERROR_SSL,
+    "The client key (sslkey) must be readable by you alone—chmod 600 it, "
+    "and check that it is the key of the client certificate" },
+  { "could not open certificate file", NULL, TUSK_ERROR_SSL,
+    "The client certificate (sslcert) could not be read—check its path and "
+    "permissions" },
+  { "could not read certificate file", NULL, TUSK_ERROR_SSL,
+    "The client certificate (sslcert) is not a PEM certificate—check the "
+    "file" },
+  { "alert unknown ca", NULL, TUSK_ERROR_SSL,
+    "The server does not trust the client certificate—use one signed by a "
+    "CA in the server's ssl_ca_file" },
+  { "alert bad certificate", NULL, TUSK_ERROR_SSL,
+    "The server rejected the client certificate—check sslcert and sslkey" },
+  { "certificate has expired", NULL, TUSK_ERROR_SSL,
+    "A certificate has expired—renew it, or check this machine's clock" },
+  { "self-signed certificate", NULL, TUSK_ERROR_SSL,
+    "The server certificate is self-signed or its CA is not trusted—set the "
+    "root certificate (sslrootcert) to the CA that signed it" },
   { "does not exist", NULL, TUSK_ERROR_CONNECTION, NULL },
   { "too many clients", "53300", TUSK_ERROR_CONNECTION, NULL },
   { "remaining connection slots are reserved", "53300", TUSK_ERROR_CONNECTION,
@@ -698,6 +744,15 @@ tusk_error_from_ssh (ssh_session session, const char *what)
     hint = "The SSH server refused the request—check that it allows TCP "
            "forwarding (AllowTcpForwarding) and that the database host is "
            "reachable from it";
+  else if (text
+           && (strstr (text, "disconnected")
+               || strstr (text, "Connection reset")
+               || strstr (text, "Broken pipe")))
+    hint = "The SSH server closed the connection—it may have restarted, or "
+           "refused the client (MaxStartups, AllowUsers); check its log";
+  else if (text && strstr (text, "Timeout"))
+    hint = "The SSH server did not answer in time—check the network and the "
+           "host";
   else if (ssh_code == SSH_FATAL)
     hint = "Check the SSH host and port, and that the server is reachable";
 

@@ -108,6 +108,12 @@ struct TuskPool
   TuskConnectionConfig *config;
   TuskPoolOptions options;
   TuskPgParams *params; /* holds the password, wiped when freed */
+  /* The route's hook (tusk_pool_new_routed_sync ()): called before each
+   * connection is opened, on the opening thread. */
+  gboolean (*prepare) (gpointer data, GCancellable *cancellable,
+                       GError **error);
+  gpointer route_data;
+  GDestroyNotify route_destroy;
 
   pthread_mutex_t lock; /* protects everything below */
   pthread_cond_t cond;  /* broadcast when a sync waiter may be done */
@@ -257,6 +263,8 @@ static TuskPoolConn *
 conn_open (TuskPool *pool, GCancellable *cancellable, GError **error)
 {
   gint64 start = g_get_monotonic_time ();
+  if (pool->prepare && !pool->prepare (pool->route_data, cancellable, error))
+    return NULL;
   PGconn *pg = tusk_pg_connect (tusk_pg_params_keywords (pool->params),
                                 tusk_pg_params_values (pool->params),
                                 cancellable, error);
@@ -759,6 +767,8 @@ pool_free (TuskPool *pool)
             && pool->waiters.length == 0);
   tusk_pg_params_free (pool->params);
   tusk_connection_config_free (pool->config);
+  if (pool->route_destroy)
+    pool->route_destroy (pool->route_data);
   pthread_cond_destroy (&pool->cond);
   pthread_mutex_destroy (&pool->lock);
   g_free (pool);
@@ -769,9 +779,22 @@ tusk_pool_new_sync (const TuskConnectionConfig *config, const char *password,
                     const TuskPoolOptions *options, GCancellable *cancellable,
                     GError **error)
 {
+  g_return_val_if_fail (config != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+  return tusk_pool_new_routed_sync (config, password, options, NULL,
+                                    cancellable, error);
+}
+
+TuskPool *
+tusk_pool_new_routed_sync (const TuskConnectionConfig *config,
+                           const char *password, const TuskPoolOptions *options,
+                           const TuskPoolRoute *route,
+                           GCancellable *cancellable, GError **error)
+{
   TuskPoolOptions defaults;
 
   g_return_val_if_fail (config != NULL, NULL);
+  g_return_val_if_fail (route == NULL || route->hostaddr != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
   if (options == NULL)
@@ -781,12 +804,22 @@ tusk_pool_new_sync (const TuskConnectionConfig *config, const char *password,
     }
   if (!tusk_connection_config_validate (config, error)
       || !options_validate (options, error))
-    return NULL;
+    {
+      if (route && route->destroy)
+        route->destroy (route->data);
+      return NULL;
+    }
 
   TuskPool *pool = g_new0 (TuskPool, 1);
   pool->ref_count = 1;
   pool->config = tusk_connection_config_copy (config);
   pool->options = *options;
+  if (route)
+    {
+      pool->prepare = route->prepare;
+      pool->route_data = route->data;
+      pool->route_destroy = route->destroy;
+    }
   pthread_mutex_init (&pool->lock, NULL);
   pthread_condattr_t attr;
   pthread_condattr_init (&attr);
@@ -809,6 +842,17 @@ tusk_pool_new_sync (const TuskConnectionConfig *config, const char *password,
   g_snprintf (timeout, sizeof timeout, "%d",
               connect_timeout_secs (config, options));
   tusk_pg_params_set (pool->params, "connect_timeout", timeout);
+  if (route)
+    {
+      /* libpq connects to hostaddr:port; "host" stays the name that TLS
+       * verify-full checks and ~/.pgpass matches. */
+      char port[16];
+      g_snprintf (port, sizeof port, "%d", route->port);
+      tusk_pg_params_set (pool->params, "hostaddr", route->hostaddr);
+      tusk_pg_params_set (pool->params, "port", port);
+      if (route->host)
+        tusk_pg_params_set (pool->params, "host", route->host);
+    }
 
   /* Validation: the first connection and SELECT 1 (research §1). */
   gint64 start = g_get_monotonic_time ();
@@ -824,9 +868,10 @@ tusk_pool_new_sync (const TuskConnectionConfig *config, const char *password,
       return NULL;
     }
   g_queue_push_head (&pool->idle, conn);
-  tusk_info ("connection pool of %s ready in %.1f ms (max %u connections)",
+  tusk_info ("connection pool of %s ready in %.1f ms (max %u connections%s%s)",
              config->name, (g_get_monotonic_time () - start) / 1000.0,
-             options->max_size);
+             options->max_size, route ? ", through " : "",
+             route ? route->hostaddr : "");
   return pool;
 }
 
@@ -1372,4 +1417,45 @@ tusk_pool_conn_cancel (TuskPoolConn *conn, GError **error)
                   conn->pool->config->name,
                   *errbuf ? g_strchomp (errbuf) : "no cancel key");
   return FALSE;
+}
+
+/* ---- non-blocking acquire (the query module's fast path) ---------------- */
+
+/* conn_check () without its poll (): for a socket known to have had nothing
+ * to read since the connection was last released drained. */
+static ConnState
+conn_check_quiet (TuskPoolConn *conn)
+{
+  if (PQstatus (conn->pg) != CONNECTION_OK || conn->fatal)
+    return CONN_BROKEN;
+  return PQtransactionStatus (conn->pg) == PQTRANS_IDLE ? CONN_CLEAN
+                                                        : CONN_DIRTY;
+}
+
+TuskPoolConn *
+tusk_pool_try_acquire (TuskPool *pool, TuskPoolQuietFunc quiet,
+                       gpointer quiet_data)
+{
+  TuskPoolConn *conn = NULL;
+
+  g_return_val_if_fail (pool != NULL, NULL);
+
+  pthread_mutex_lock (&pool->lock);
+  if (!pool->closed && (conn = g_queue_pop_head (&pool->idle)))
+    pool->n_taken++;
+  check_locked (pool);
+  pthread_mutex_unlock (&pool->lock);
+  if (conn == NULL)
+    return NULL;
+
+  conn->pool = tusk_pool_ref (pool);
+  ConnState state = quiet && quiet (PQsocket (conn->pg), quiet_data)
+                        ? conn_check_quiet (conn)
+                        : conn_check (conn);
+  if (state == CONN_CLEAN)
+    return conn;
+  /* Recycling blocks: a dirty connection goes back to be recycled by the
+   * next blocking acquire, a broken one is closed. */
+  tusk_pool_release (conn);
+  return NULL;
 }

@@ -5,7 +5,8 @@
  *   lock        (GRWLock) protects connections and pool_options;
  *   connect_mutex + connect_cond protect connecting, the ids whose pool is
  *               being opened, so that two connects of one id open one pool;
- *   watch_mutex protects watches and pending.
+ *   watch_mutex protects watches and pending;
+ *   prompt->mutex protects the SSH prompt (a leaf).
  *
  * A connection entry exists while its status is not disconnected.  Its
  * transitions: connect_with() makes connecting, then connected (pool and
@@ -23,9 +24,24 @@
 #include "tusk-data-dir.h"
 #include "tusk-error.h"
 #include "tusk-log.h"
+#include "tusk-pool-private.h"
 #include "tusk-tunnel-repo.h"
 
 #define RUNTIME_THREADS 4
+
+/* Who answers SSH tunnels' questions (tusk_state_set_ssh_prompt ()).
+ * Shared with the tunnels, which may outlive the state (a pool kept by a
+ * front end): reference-counted, and emptied when the state is freed. */
+typedef struct
+{
+  int ref_count;         /* atomic */
+  GMainContext *context; /* the state's; where prompts are shown */
+  TuskState *state;      /* valid while func is set */
+  GMutex mutex;          /* protects func, user_data and destroy */
+  TuskSshPromptFunc func;
+  gpointer user_data;
+  GDestroyNotify destroy;
+} Prompt;
 
 typedef struct
 {
@@ -34,6 +50,7 @@ typedef struct
   gboolean recoverable;
   TuskPool *pool;            /* set when connected */
   TuskSchemaCache *schema;   /* set when connected; loaded on the runtime */
+  TuskSshTunnel *tunnel;     /* the pool's tunnel, if any (a reference) */
   GCancellable *cancellable; /* cancels a connect in progress */
 } Entry;
 
@@ -66,6 +83,9 @@ struct _TuskState
   GArray *watches;    /* of Watch */
   GPtrArray *pending; /* GSource* of undelivered notifications */
   guint next_watch_id;
+
+  Prompt *prompt;
+  char *ssh_dir; /* nullable; under lock */
 };
 
 const char *
@@ -109,6 +129,8 @@ entry_free (Entry *entry)
 {
   g_free (entry->error_message);
   g_clear_pointer (&entry->schema, tusk_schema_cache_unref);
+  /* The pool keeps its tunnel for the connections still in use. */
+  g_clear_pointer (&entry->tunnel, tusk_ssh_tunnel_unref);
   if (entry->pool)
     {
       tusk_pool_close (entry->pool);
@@ -196,18 +218,20 @@ notify (TuskState *state, TuskConnectionStatus *status)
               tusk_connection_state_to_string (status->state));
 
   Notification *n = g_new0 (Notification, 1);
+  GSource *source = g_idle_source_new ();
   n->state = state;
   n->status = status;
-  n->source = g_idle_source_new ();
-  g_source_set_priority (n->source, G_PRIORITY_DEFAULT);
-  g_source_set_callback (n->source, deliver, n, notification_free);
-  g_source_set_static_name (n->source, "[tusk] connection status");
+  n->source = source;
+  g_source_set_priority (source, G_PRIORITY_DEFAULT);
+  g_source_set_callback (source, deliver, n, notification_free);
+  g_source_set_static_name (source, "[tusk] connection status");
 
   g_mutex_lock (&state->watch_mutex);
-  g_ptr_array_add (state->pending, n->source);
-  g_source_attach (n->source, state->context);
+  g_ptr_array_add (state->pending, source);
+  g_source_attach (source, state->context);
   g_mutex_unlock (&state->watch_mutex);
-  g_source_unref (n->source);
+  /* Not n->source: the main context may have delivered and freed n. */
+  g_source_unref (source);
 }
 
 guint
@@ -240,6 +264,117 @@ tusk_state_remove_status_watch (TuskState *state, guint watch_id)
   g_mutex_unlock (&state->watch_mutex);
   if (removed.destroy)
     removed.destroy (removed.user_data);
+}
+
+/* ---- SSH questions ------------------------------------------------------ */
+
+static Prompt *
+prompt_ref (Prompt *prompt)
+{
+  g_atomic_int_inc (&prompt->ref_count);
+  return prompt;
+}
+
+static void
+prompt_unref (Prompt *prompt)
+{
+  if (!g_atomic_int_dec_and_test (&prompt->ref_count))
+    return;
+  g_assert (prompt->func == NULL && prompt->destroy == NULL);
+  g_main_context_unref (prompt->context);
+  g_mutex_clear (&prompt->mutex);
+  g_free (prompt);
+}
+
+typedef struct
+{
+  Prompt *prompt;
+  TuskSshQuestion *question;
+} PromptCall;
+
+static void
+prompt_call_free (gpointer data)
+{
+  PromptCall *call = data;
+  prompt_unref (call->prompt);
+  tusk_ssh_question_unref (call->question);
+  g_free (call);
+}
+
+/* On the state's main context: shows the question, or refuses it when the
+ * prompt was removed meanwhile. */
+static gboolean
+prompt_dispatch (gpointer data)
+{
+  PromptCall *call = data;
+  Prompt *prompt = call->prompt;
+
+  g_mutex_lock (&prompt->mutex);
+  TuskSshPromptFunc func = prompt->func;
+  gpointer user_data = prompt->user_data;
+  TuskState *state = prompt->state;
+  g_mutex_unlock (&prompt->mutex);
+
+  if (!tusk_ssh_question_is_pending (call->question))
+    return G_SOURCE_REMOVE; /* withdrawn before it was shown */
+  if (func)
+    func (state, call->question, user_data);
+  else
+    tusk_ssh_question_answer (call->question, FALSE, NULL);
+  return G_SOURCE_REMOVE;
+}
+
+/* The tunnels' TuskSshAskFunc, on a connecting worker. */
+static gboolean
+prompt_ask (TuskSshQuestion *question, gpointer data)
+{
+  Prompt *prompt = data;
+
+  g_mutex_lock (&prompt->mutex);
+  gboolean interactive = prompt->func != NULL;
+  g_mutex_unlock (&prompt->mutex);
+  if (!interactive)
+    return FALSE;
+
+  PromptCall *call = g_new0 (PromptCall, 1);
+  call->prompt = prompt_ref (prompt);
+  call->question = tusk_ssh_question_ref (question);
+  GSource *source = g_idle_source_new ();
+  g_source_set_priority (source, G_PRIORITY_DEFAULT);
+  g_source_set_name (source, "tusk-ssh-question");
+  g_source_set_callback (source, prompt_dispatch, call, prompt_call_free);
+  g_source_attach (source, prompt->context);
+  g_source_unref (source);
+  return TRUE;
+}
+
+void
+tusk_state_set_ssh_prompt (TuskState *state, TuskSshPromptFunc func,
+                           gpointer user_data, GDestroyNotify destroy)
+{
+  g_return_if_fail (state != NULL);
+
+  Prompt *prompt = state->prompt;
+  g_mutex_lock (&prompt->mutex);
+  gpointer old_data = prompt->user_data;
+  GDestroyNotify old_destroy = prompt->destroy;
+  prompt->func = func;
+  prompt->user_data = func ? user_data : NULL;
+  prompt->destroy = func ? destroy : NULL;
+  g_mutex_unlock (&prompt->mutex);
+  if (old_destroy)
+    old_destroy (old_data);
+}
+
+void
+tusk_state_set_ssh_dir (TuskState *state, const char *ssh_dir)
+{
+  g_return_if_fail (state != NULL);
+
+  g_rw_lock_writer_lock (&state->lock);
+  g_free (state->ssh_dir);
+  state->ssh_dir = g_strdup (ssh_dir);
+  g_rw_lock_writer_unlock (&state->lock);
 }
 
 /* ---- life ------------------------------------------------------------- */
@@ -284,6 +419,11 @@ tusk_state_new (const char *data_dir, GError **error)
   g_mutex_init (&state->watch_mutex);
   state->watches = g_array_new (FALSE, FALSE, sizeof (Watch));
   state->pending = g_ptr_array_new ();
+  state->prompt = g_new0 (Prompt, 1);
+  state->prompt->ref_count = 1;
+  state->prompt->context = g_main_context_ref (state->context);
+  state->prompt->state = state;
+  g_mutex_init (&state->prompt->mutex);
 
   tusk_info ("state ready in %.1f ms; data directory %s",
              (g_get_monotonic_time () - started) / 1000.0, state->data_dir);
@@ -296,10 +436,22 @@ tusk_state_free (TuskState *state)
   if (state == NULL)
     return;
 
+  /* 0. No more SSH questions to the front end: those not yet shown are
+   * refused, those shown are withdrawn as their connects are cancelled. */
+  tusk_state_set_ssh_prompt (state, NULL, NULL, NULL);
+
   /* 1. Cancel running queries and connects in progress, and close every
    * pool (connections in use close as they come back). */
   tusk_query_registry_cancel_connection (state->queries, NULL);
+  g_autoptr (GPtrArray) tunnels
+      = g_ptr_array_new_with_free_func ((GDestroyNotify)tusk_ssh_tunnel_unref);
   g_rw_lock_writer_lock (&state->lock);
+  GHashTableIter iter;
+  Entry *entry;
+  g_hash_table_iter_init (&iter, state->connections);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&entry))
+    if (entry->tunnel)
+      g_ptr_array_add (tunnels, tusk_ssh_tunnel_ref (entry->tunnel));
   g_hash_table_remove_all (state->connections);
   g_rw_lock_writer_unlock (&state->lock);
 
@@ -312,6 +464,13 @@ tusk_state_free (TuskState *state)
   /* 2. The runtime: lets work already running finish. */
   tusk_runtime_free (state->runtime);
   tusk_query_registry_unref (state->queries);
+
+  /* SSH tunnels stop now, even if a pool that owns one is still referenced
+   * (by the front end, or by a result not yet delivered to the main
+   * context): their threads must not outlive the state, which the program
+   * may follow with exit (). */
+  for (guint i = 0; i < tunnels->len; i++)
+    tusk_ssh_tunnel_close (tunnels->pdata[i]);
 
   /* 3. Storage: drains the writer.  4. Keychain: wipes session secrets. */
   tusk_storage_close (state->storage);
@@ -336,6 +495,8 @@ tusk_state_free (TuskState *state)
   g_array_unref (state->watches);
   g_ptr_array_unref (state->pending);
   g_main_context_unref (state->context);
+  prompt_unref (state->prompt);
+  g_free (state->ssh_dir);
   g_free (state->data_dir);
   g_free (state);
 
@@ -484,7 +645,8 @@ tusk_state_delete_tunnel_sync (TuskState *state, const char *tunnel_id,
  * FALSE when there was no entry to update. */
 static gboolean
 set_status (TuskState *state, const char *id, TuskConnectionState new_state,
-            const GError *error, TuskPool *pool, GCancellable **cancellable_out)
+            const GError *error, TuskPool *pool, TuskSshTunnel *tunnel,
+            GCancellable **cancellable_out)
 {
   g_rw_lock_writer_lock (&state->lock);
   Entry *entry = g_hash_table_lookup (state->connections, id);
@@ -512,6 +674,7 @@ set_status (TuskState *state, const char *id, TuskConnectionState new_state,
     {
       entry->pool = tusk_pool_ref (pool);
       entry->schema = tusk_schema_cache_new (pool);
+      entry->tunnel = tunnel ? tusk_ssh_tunnel_ref (tunnel) : NULL;
     }
   if (cancellable_out)
     *cancellable_out = g_object_ref (entry->cancellable);
@@ -520,6 +683,80 @@ set_status (TuskState *state, const char *id, TuskConnectionState new_state,
 
   notify (state, status);
   return TRUE;
+}
+
+static gboolean
+tunnel_prepare (gpointer tunnel, GCancellable *cancellable, GError **error)
+{
+  return tusk_ssh_tunnel_ensure_sync (tunnel, cancellable, error);
+}
+
+/* Opens @config's SSH tunnel, then a pool through it that owns the tunnel
+ * (and re-establishes it before opening a connection, should it drop). */
+static TuskPool *
+pool_through_tunnel (TuskState *state, const TuskConnectionConfig *config,
+                     const char *password, const TuskPoolOptions *options,
+                     TuskSshTunnel **tunnel_out, GCancellable *cancellable,
+                     GError **error)
+{
+  const TuskSshTunnelConfig *tunnel_config = config->ssh_tunnel;
+  GError *local = NULL;
+
+  if (!tusk_connection_config_validate (config, error))
+    return NULL;
+
+  char *secret = tusk_credentials_lookup_sync (
+      state->credentials, TUSK_CREDENTIAL_KIND_SSH, tunnel_config->id,
+      cancellable, &local);
+  if (local && local->code == TUSK_ERROR_QUERY_CANCELLED)
+    {
+      g_propagate_error (error, local);
+      return NULL;
+    }
+  if (local)
+    {
+      tusk_warn ("Could not read the secret of SSH tunnel \"%s\" from the "
+                 "keychain: %s",
+                 tunnel_config->name, local->message);
+      g_clear_error (&local);
+    }
+
+  g_autofree char *known_hosts
+      = g_build_filename (state->data_dir, "known_hosts", NULL);
+  g_rw_lock_reader_lock (&state->lock);
+  g_autofree char *ssh_dir = g_strdup (state->ssh_dir);
+  g_rw_lock_reader_unlock (&state->lock);
+  TuskSshTunnelOptions tunnel_options = {
+    .ssh_dir = ssh_dir,
+    .known_hosts = known_hosts,
+    .secret = secret,
+    .connect_timeout_secs = config->options.connect_timeout_secs,
+    .ask = prompt_ask,
+    .ask_data = prompt_ref (state->prompt),
+    .ask_data_destroy = (GDestroyNotify)prompt_unref,
+  };
+  TuskSshTunnel *tunnel
+      = tusk_ssh_tunnel_open_sync (tunnel_config, config->host, config->port,
+                                   &tunnel_options, cancellable, error);
+  tusk_credentials_secret_free (secret);
+  if (tunnel == NULL)
+    return NULL;
+
+  *tunnel_out = tusk_ssh_tunnel_ref (tunnel);
+  TuskPoolRoute route = {
+    .hostaddr = "127.0.0.1",
+    .port = tusk_ssh_tunnel_get_local_port (tunnel),
+    /* A socket directory on the far side is reached over TCP here. */
+    .host = config->host[0] == '/' ? "localhost" : NULL,
+    .prepare = tunnel_prepare,
+    .data = tunnel, /* the pool's from now on */
+    .destroy = (GDestroyNotify)tusk_ssh_tunnel_unref,
+  };
+  TuskPool *pool = tusk_pool_new_routed_sync (config, password, options, &route,
+                                              cancellable, error);
+  if (pool == NULL)
+    g_clear_pointer (tunnel_out, tusk_ssh_tunnel_unref);
+  return pool;
 }
 
 /* Opens (or returns) the pool of @id.  @config is NULL for a saved
@@ -542,7 +779,7 @@ connect_with (TuskState *state, const char *id,
     return pool;
 
   g_autoptr (GCancellable) entry_cancellable = NULL;
-  set_status (state, id, TUSK_CONNECTION_CONNECTING, NULL, NULL,
+  set_status (state, id, TUSK_CONNECTION_CONNECTING, NULL, NULL, NULL,
               &entry_cancellable);
   gulong handler = 0;
   if (cancellable)
@@ -551,6 +788,7 @@ connect_with (TuskState *state, const char *id,
                                  entry_cancellable, NULL);
 
   g_autoptr (TuskConnectionConfig) loaded = NULL;
+  g_autoptr (TuskSshTunnel) tunnel = NULL;
   char *secret = NULL;
   GError *local = NULL;
   if (config == NULL)
@@ -569,19 +807,23 @@ connect_with (TuskState *state, const char *id,
       g_rw_lock_reader_lock (&state->lock);
       TuskPoolOptions options = state->pool_options;
       g_rw_lock_reader_unlock (&state->lock);
-      pool = tusk_pool_new_sync (config, password, &options, entry_cancellable,
-                                 &local);
+      if (config->ssh_tunnel)
+        pool = pool_through_tunnel (state, config, password, &options, &tunnel,
+                                    entry_cancellable, &local);
+      else
+        pool = tusk_pool_new_sync (config, password, &options,
+                                   entry_cancellable, &local);
     }
   tusk_credentials_secret_free (secret);
   g_cancellable_disconnect (cancellable, handler);
 
   gboolean disconnected = g_cancellable_is_cancelled (entry_cancellable);
   if (pool && !disconnected)
-    disconnected
-        = !set_status (state, id, TUSK_CONNECTION_CONNECTED, NULL, pool, NULL);
+    disconnected = !set_status (state, id, TUSK_CONNECTION_CONNECTED, NULL,
+                                pool, tunnel, NULL);
   else if (local && !disconnected)
-    disconnected
-        = !set_status (state, id, TUSK_CONNECTION_ERROR, local, NULL, NULL);
+    disconnected = !set_status (state, id, TUSK_CONNECTION_ERROR, local, NULL,
+                                NULL, NULL);
 
   if (disconnected)
     {

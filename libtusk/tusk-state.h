@@ -29,6 +29,7 @@
 #include "tusk-query.h"
 #include "tusk-runtime.h"
 #include "tusk-schema.h"
+#include "tusk-ssh-tunnel.h"
 #include "tusk-storage.h"
 
 G_BEGIN_DECLS
@@ -151,6 +152,45 @@ gboolean tusk_state_delete_tunnel_sync (TuskState *state, const char *tunnel_id,
                                         GError **error);
 
 /**
+ * TuskSshPromptFunc:
+ * @state: the state
+ * @question: (transfer none): what a connecting SSH tunnel asks (an unknown
+ *   host key to confirm, a key passphrase, a password); take a reference
+ *   to keep it past the call
+ * @user_data: the data given to tusk_state_set_ssh_prompt()
+ *
+ * Shows @question to the user.  Called on the state's main context (the
+ * thread-default one when the state was created: the UI thread); must not
+ * block: answer now or later, from any thread, with
+ * tusk_ssh_question_answer().  The connect waits for the answer; cancelling
+ * the connect (or disconnecting, or freeing the state) withdraws the
+ * question (tusk_ssh_question_get_cancellable()).
+ */
+typedef void (*TuskSshPromptFunc) (TuskState *state, TuskSshQuestion *question,
+                                   gpointer user_data);
+
+/**
+ * tusk_state_set_ssh_prompt:
+ * @func: (nullable): the prompt; %NULL makes connects non-interactive
+ *   (the default): an unknown host key is refused with its fingerprint in
+ *   the error, and a missing passphrase or password is an error
+ * @destroy: (nullable): frees @user_data when the prompt is replaced or the
+ *   state freed; called on the state's thread
+ *
+ * Sets who answers SSH tunnels' questions.  Call on the state's thread (the
+ * one that created it).  A question already delivered keeps its answer
+ * path; one not yet delivered goes to the new prompt.
+ */
+void tusk_state_set_ssh_prompt (TuskState *state, TuskSshPromptFunc func,
+                                gpointer user_data, GDestroyNotify destroy);
+
+/* Where SSH tunnels read the user's SSH settings: config, known_hosts and
+ * default keys (copied; %NULL, the default: ~/.ssh).  Tusk's own known_hosts
+ * is {data_dir}/known_hosts either way.  For a front end's option and for
+ * tests; applies to tunnels opened afterwards.  Any thread. */
+void tusk_state_set_ssh_dir (TuskState *state, const char *ssh_dir);
+
+/**
  * tusk_state_connect_sync:
  * @connection_id: a saved connection's id
  *
@@ -159,6 +199,16 @@ gboolean tusk_state_delete_tunnel_sync (TuskState *state, const char *tunnel_id,
  * keeps the pool and a schema cache until disconnect.  Connecting an id that is
  * already connected returns the same pool.  Status goes connecting → connected,
  * or → error with the message.  Blocks.
+ *
+ * A connection with an SSH tunnel first opens the tunnel
+ * (tusk-ssh-tunnel.h): its password or key passphrase from the keychain
+ * ("ssh:{tunnel_id}"), questions to the prompt (tusk_state_set_ssh_prompt()),
+ * host keys against ~/.ssh/known_hosts and {data_dir}/known_hosts.  The pool
+ * then connects through it (hostaddr 127.0.0.1 and the tunnel's port, host
+ * the database host, so that sslmode verify-full checks the database's
+ * name); the tunnel lives as long as the pool, and a tunnel that dropped is
+ * re-established when the pool next opens a connection.  Its failures are
+ * TUSK_ERROR_SSH (or TUSK_ERROR_VALIDATION for a missing key file).
  *
  * Returns: (transfer full) (nullable): a reference to the pool
  *   (tusk_pool_unref()), or %NULL with @error set.

@@ -16,6 +16,7 @@
 #include "tusk-credentials.h"
 #include "tusk-runtime.h"
 #include "tusk-pool.h"
+#include "tusk-ssh-tunnel.h"
 #include "tusk-state.h"
 #include "tusk-sql-split.h"
 #include "tusk-schema.h"
