@@ -29,7 +29,7 @@ release: deps
 	@ninja -C build-release
 
 run: build
-	@scripts/test-env.sh --services postgres --sample-data -- $(BUILD)/shell/tusk-demo
+	@scripts/test-env.sh --services postgres,keyring --sample-data -- $(BUILD)/shell/tusk
 
 test: deps
 	@scripts/run-tests.sh

@@ -680,6 +680,7 @@ static TuskLogClockFunc clock_func;
 static gpointer clock_data;
 static TuskLogConsoleFunc console_func;
 static gpointer console_data;
+static int console_level = TUSK_LOG_TRACE; /* atomic */
 
 /* queue_lock held. */
 static gint64
@@ -823,6 +824,11 @@ record_new_valist (TuskLogLevel level, const char *domain, const char *format,
 static void
 write_now (Record *rec, TuskLogConsoleFunc func, gpointer data)
 {
+  if (rec->level > (TuskLogLevel)g_atomic_int_get (&console_level))
+    {
+      record_release (rec);
+      return;
+    }
   StampCache cache = { 0 };
   GString *message = g_string_new (NULL);
   GString *line = g_string_new (NULL);
@@ -1185,13 +1191,15 @@ write_batch (Batch *batch, TuskLogConsoleFunc func, gpointer data,
       redact_message (w.message, rec);
       if (w.fd >= 0)
         append_line (w.file_buf, FALSE, &w.stamps, rec, w.message);
-      if (func != NULL)
+      gboolean to_console
+          = rec->level <= (TuskLogLevel)g_atomic_int_get (&console_level);
+      if (to_console && func != NULL)
         {
           g_string_truncate (w.line, 0);
           append_line (w.line, FALSE, &w.stamps, rec, w.message);
           func (w.line->str, data);
         }
-      else
+      else if (to_console)
         {
           append_line (w.console_buf, color, &w.stamps, rec, w.message);
         }
@@ -1510,4 +1518,11 @@ tusk_log_shutdown (void)
       g_free (spares);
       spares = next;
     }
+}
+
+void
+tusk_log_set_console_level (TuskLogLevel level)
+{
+  g_return_if_fail (level <= TUSK_LOG_TRACE);
+  g_atomic_int_set (&console_level, (int)level);
 }

@@ -144,6 +144,18 @@ void tusk_log (TuskLogLevel level, const char *domain, const char *format, ...)
 gboolean tusk_log_set_filter (const char *directives, char ***problems);
 
 /**
+ * tusk_log_set_console_level:
+ * @level: the least severe level still written to the console
+ *
+ * Lines less severe than @level go to the log file only; the filter still
+ * decides what is logged at all.  The default, %TUSK_LOG_TRACE, sends every
+ * line to both.  A command-line front end sets %TUSK_LOG_WARN so that its
+ * own output stays readable while the file keeps the detail.  Any thread;
+ * applies to lines written afterwards.
+ */
+void tusk_log_set_console_level (TuskLogLevel level);
+
+/**
  * tusk_log_redact:
  * @text: (nullable): any text: a conninfo string, a URI, a config dump, a
  *   message containing them

@@ -53,4 +53,9 @@ gboolean tusk_storage_is_in_memory (TuskStorage *storage);
 /* Returns (transfer none) the database file's path, or NULL in memory. */
 const char *tusk_storage_get_path (TuskStorage *storage);
 
+/* Blocks until every write submitted before the call has committed (the
+ * queued history entries of tusk_history_repo_add() included), so that a
+ * read afterwards sees them.  Any thread except the storage's writer. */
+void tusk_storage_flush (TuskStorage *storage);
+
 G_END_DECLS

@@ -91,6 +91,48 @@ void tusk_print_error (FILE *out, const GError *error, const char *sql,
 /* Prints a server NOTICE/WARNING as psql does ("NOTICE:  text"). */
 void tusk_print_notice (FILE *out, const TuskNotice *notice);
 
+/* Added for the shell core (issue 8). */
+
+/* A title printed above the next result (psql's "List of relations"):
+ * centered over the table in table format, a line of its own in unaligned
+ * and expanded output, left out by csv, json, ndjson and markdown and with
+ * tuples_only.  Copied; NULL for none. */
+void tusk_printer_set_title (TuskPrinter *printer, const char *title);
+
+/* Points the printer at another FILE from now on (the shell's pager
+ * decision: the first rows go to a memory buffer, then to the terminal or
+ * the pager).  @out is borrowed and must outlive the printer. */
+void tusk_printer_set_output (TuskPrinter *printer, FILE *out);
+
+/* Rows printed so far (all results since the printer was made). */
+guint64 tusk_printer_get_n_rows (TuskPrinter *printer);
+
+/* Where a failed statement sits in its script, for tusk_print_error_at().
+ * Plain data, borrowed. */
+typedef struct
+{
+  const char *source; /* nullable: the script's name ("s.sql", "<stdin>");
+                         text errors then start "tusk:SOURCE:LINE: " as
+                         psql's start "psql:SOURCE:LINE: " */
+  int line;           /* that LINE: the script line where the statement
+                         ends, as psql counts */
+  int error_line;     /* the script line and column (1-based characters) of
+                         the error's position, or of the statement's start;
+                         0 = count them in @sql */
+  int error_column;
+} TuskErrorLocation;
+
+/* tusk_print_error() with the statement's place in its script (nullable:
+ * as tusk_print_error()).  JSON objects then also carry "source", and
+ * "line"/"column" are script coordinates. */
+void tusk_print_error_at (FILE *out, const GError *error, const char *sql,
+                          TuskFormat format, const TuskErrorLocation *location);
+
+/* tusk_print_notice() with psql's "tusk:SOURCE:LINE: " prefix when
+ * @location (nullable) has a source. */
+void tusk_print_notice_at (FILE *out, const TuskNotice *notice,
+                           const TuskErrorLocation *location);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TuskPrinter, tusk_printer_free)
 
 G_END_DECLS

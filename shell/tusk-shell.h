@@ -62,6 +62,16 @@ typedef struct
 
   /* The statement running now, for Ctrl-C (nullable). */
   TuskQueryHandle *running;
+
+  /* Added by the shell core (issue 8). */
+  gboolean pager;            /* use $PAGER when interactive (-P pager=off
+                                clears it); default TRUE */
+  gboolean quit;             /* \q ran inside a script or -c: stop */
+  gboolean connection_lost;  /* a statement failed because the server went
+                                away (psql then exits 2) */
+  gboolean out_is_pipe;      /* \o |command: out is a popen() stream */
+  GCancellable *cancellable; /* the connect or acquire being waited for,
+                                for Ctrl-C (nullable, owned) */
 } TuskShell;
 
 /* Returns (transfer full) a shell on a new TuskState in @data_dir, or NULL
@@ -107,7 +117,10 @@ const char *tusk_shell_get_display_name (TuskShell *shell);
  * interactive and writing to the terminal, output taller than the terminal
  * goes through $PAGER (default "less -SFX"), and statements running over
  * 1 s show an elapsed-time indicator on stderr (erased when they end).
- * Read-only connections refuse writes with a message saying so.
+ * Read-only connections refuse writes with a message saying so.  While
+ * it waits, SIGINT runs tusk_shell_cancel(); SIGINT's previous
+ * disposition is restored afterwards (so is SIGPIPE's after the pager).
+ * A \q in @text sets shell->quit and stops there (returning TRUE).
  *
  * Returns: TRUE when every statement succeeded.
  */
@@ -127,6 +140,21 @@ TuskQueryResult *tusk_shell_query (TuskShell *shell, const char *sql,
  * (after printing why). */
 gboolean tusk_shell_print_result (TuskShell *shell, const char *title,
                                   const TuskQueryResult *result);
+
+/**
+ * tusk_shell_run_stream:
+ * @in: a script, read line by line to its end (-f FILE, -f -, stdin that is
+ *   not a terminal, \i)
+ * @source: (nullable): its name for error messages ("s.sql", "<stdin>")
+ *
+ * tusk_shell_run_sql() on a stream: statements run as soon as their last
+ * line has been read, so a script of any size needs no more memory than
+ * its longest statement.  Stops at the first error (printed "tusk:SOURCE:
+ * LINE: ERROR:  …" as psql prints it) and at \q.
+ *
+ * Returns: TRUE when every statement succeeded and @in was read to its end.
+ */
+gboolean tusk_shell_run_stream (TuskShell *shell, FILE *in, const char *source);
 
 /* Cancels the running statement, if any (async-signal context excluded:
  * call from a main-context source such as g_unix_signal_add()). */
