@@ -20,16 +20,28 @@
  *                (cancelling the probe at the deadline).
  *   KEYCHAIN     probe passed: `service` is set, jobs go to libsecret.
  *   SESSION      probe failed: `service` is NULL, jobs use `session`.
+ *   KEYCHAIN -> SESSION  keychain_lost(), on the keychain thread, when the
+ *                Secret Service the probe talked to is gone: its bus name
+ *                changed owner (on_owner_changed(), as soon as the thread's
+ *                context runs), or an operation failed and the bus says the
+ *                daemon is gone (service_gone_reason()).  One warning; the
+ *                failed operation is run again on `session`, and so is
+ *                every later one.  Secrets stored in the keychain stay
+ *                there, out of reach until the next start.
  *   STOPPED      inside tusk_credentials_free(): a quit job queued behind
  *                every earlier job ends the loop, the thread drops the
  *                service and exits; free joins it and wipes `session`.
  *
  * Invariants:
- *   1. `service` and `session` are touched only by the keychain thread while
- *      it runs (free touches `session` after joining it).  No lock guards
- *      them: one thread is the serialization the research asks for.
+ *   1. `service`, `lost_service`, `service_owner` and `session` are touched
+ *      only by the keychain thread while it runs (free touches `session`
+ *      after joining it).  No lock guards them: one thread is the
+ *      serialization the research asks for.
  *   2. `available` and `unavailable_reason` are written before new()
- *      returns (published through probe_lock) and never change afterwards.
+ *      returns (published through probe_lock); afterwards only
+ *      keychain_lost() changes them, once: reason from NULL to a string,
+ *      then available from TRUE to FALSE (atomics, in that order, so a
+ *      reader that sees FALSE finds the reason).
  *   3. available == (service != NULL) once the probe is done.
  *   4. Every buffer that held a secret is wiped before it is freed: the
  *      job's copy (job_free), session values (their GDestroyNotify), the
@@ -38,6 +50,11 @@
  *      its SecretValues in its own non-pageable pool (egg-secure-memory),
  *      and the session with the Secret Service is encrypted, so D-Bus
  *      buffers carry ciphertext.
+ *
+ * ThreadSanitizer: probe_lock is a pthread lock, and the two GLib hand-overs
+ * of a job (g_source_attach() to the keychain thread, GTask back to the
+ * caller) are announced with tusk_tsan_release/acquire: GLib's own locks
+ * are futexes it cannot see.
  *
  * Prompts: gnome-keyring answers an unlock (or collection creation) with a
  * prompt object that waits for a person without any timeout.  Tusk's
@@ -49,8 +66,12 @@
 #include "tusk-credentials.h"
 #include "tusk-error-private.h"
 #include "tusk-log.h"
+#include "tusk-runtime-private.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <string.h>
+#include <time.h>
 
 #include <libsecret/secret.h>
 
@@ -179,20 +200,25 @@ struct _TuskCredentials
   GMainContext *context;
   GMainLoop *loop;
 
-  /* Written by the probe, then immutable (invariant 2). */
-  gboolean available;
+  /* Invariant 2: atomics, changed once at most after new(). */
+  int available;
   char *unavailable_reason;
 
   /* Keychain thread only (invariant 1). */
   SecretService *service;
-  GHashTable *session; /* account -> secret (wiped on removal) */
+  SecretService *lost_service; /* kept until the thread ends: it may be
+                                  inside one of its own signals when lost */
+  char *service_owner;         /* the unique bus name the probe talked to */
+  gulong owner_handler;        /* notify::g-name-owner on service */
+  GHashTable *session;         /* account -> secret (wiped on removal) */
 
-  /* probe_lock protects probe_done and probe_reason, the hand-over from the
-   * probe to new(). */
-  GMutex probe_lock;
-  GCond probe_cond;
+  /* probe_lock protects probe_done, probe_reason and published, the
+   * hand-over between the probe and new(). */
+  pthread_mutex_t probe_lock;
+  pthread_cond_t probe_cond; /* CLOCK_MONOTONIC, as g_get_monotonic_time() */
   gboolean probe_done;
   char *probe_reason; /* NULL when the probe passed */
+  gboolean published; /* new() has set available: the loop may start */
   GCancellable *probe_cancellable;
 };
 
@@ -247,42 +273,36 @@ attributes_for (const char *account)
 
 /* ---- operations, on the keychain thread --------------------------------- */
 
+/* The keychain_* functions report libsecret's (or GDBus's) own error in
+ * @raw, unconverted, so that run_job() can tell a Secret Service that went
+ * away from one that refused. */
+
 static gboolean
 keychain_store (SecretService *service, const char *account, const char *label,
-                const char *secret, GCancellable *cancellable, GError **error)
+                const char *secret, GCancellable *cancellable, GError **raw)
 {
   g_autoptr (GHashTable) attributes = attributes_for (account);
   g_autoptr (SecretValue) value = secret_value_new (secret, -1, "text/plain");
-  g_autoptr (GError) local = NULL;
 
-  if (!secret_service_store_sync (service, &schema, attributes,
-                                  SECRET_COLLECTION_DEFAULT, label, value,
-                                  cancellable, &local))
-    {
-      g_autofree char *what
-          = g_strdup_printf ("Could not store the secret of %s", account);
-      g_propagate_error (error, tusk_error_from_secret (local, what));
-      return FALSE;
-    }
-  return TRUE;
+  return secret_service_store_sync (service, &schema, attributes,
+                                    SECRET_COLLECTION_DEFAULT, label, value,
+                                    cancellable, raw);
 }
 
-/* Returns the secret (transfer full, wipe it), or NULL with @error set or
- * unset. */
+/* Returns the secret (transfer full, wipe it), or NULL with @raw set or
+ * unset (none stored). */
 static char *
 keychain_lookup (SecretService *service, const char *account,
-                 GCancellable *cancellable, GError **error)
+                 GCancellable *cancellable, GError **raw)
 {
   g_autoptr (GHashTable) attributes = attributes_for (account);
-  g_autoptr (GError) local = NULL;
-  g_autofree char *what
-      = g_strdup_printf ("Could not read the secret of %s", account);
+  GError *local = NULL;
 
   SecretValue *value = secret_service_lookup_sync (service, &schema, attributes,
                                                    cancellable, &local);
   if (local != NULL)
     {
-      g_propagate_error (error, tusk_error_from_secret (local, what));
+      g_propagate_error (raw, local);
       return NULL;
     }
   if (value == NULL)
@@ -292,9 +312,11 @@ keychain_lookup (SecretService *service, const char *account,
   const char *data = secret_value_get (value, &length);
   char *secret = NULL;
   if (memchr (data, '\0', length) != NULL)
-    tusk_set_error (error, TUSK_ERROR_KEYRING,
+    tusk_set_error (raw, TUSK_ERROR_KEYRING,
                     "Store the password again from Tusk",
-                    "%s: the stored secret is not text", what);
+                    "Could not read the secret of %s: the stored secret is "
+                    "not text",
+                    account);
   else
     secret = secret_dup (data, length);
   secret_value_unref (value); /* egg-secure memory: libsecret's to clear */
@@ -303,19 +325,17 @@ keychain_lookup (SecretService *service, const char *account,
 
 static gboolean
 keychain_delete (SecretService *service, const char *account,
-                 GCancellable *cancellable, GError **error)
+                 GCancellable *cancellable, GError **raw)
 {
   g_autoptr (GHashTable) attributes = attributes_for (account);
-  g_autoptr (GError) local = NULL;
+  GError *local = NULL;
 
   /* FALSE without an error means nothing matched: not a failure. */
   if (!secret_service_clear_sync (service, &schema, attributes, cancellable,
                                   &local)
       && local != NULL)
     {
-      g_autofree char *what
-          = g_strdup_printf ("Could not delete the secret of %s", account);
-      g_propagate_error (error, tusk_error_from_secret (local, what));
+      g_propagate_error (raw, local);
       return FALSE;
     }
   return TRUE;
@@ -324,23 +344,213 @@ keychain_delete (SecretService *service, const char *account,
 /* Searches without unlocking or loading any secret. */
 static gboolean
 keychain_has (SecretService *service, const char *account,
-              GCancellable *cancellable, GError **error)
+              GCancellable *cancellable, GError **raw)
 {
   g_autoptr (GHashTable) attributes = attributes_for (account);
-  g_autoptr (GError) local = NULL;
+  GError *local = NULL;
 
   GList *items = secret_service_search_sync (
       service, &schema, attributes, SECRET_SEARCH_NONE, cancellable, &local);
   if (local != NULL)
     {
-      g_autofree char *what
-          = g_strdup_printf ("Could not look for the secret of %s", account);
-      g_propagate_error (error, tusk_error_from_secret (local, what));
+      g_propagate_error (raw, local);
       return FALSE;
     }
   gboolean found = items != NULL;
   g_list_free_full (items, g_object_unref);
   return found;
+}
+
+/* What a job's failure says, as a TUSK_ERROR (transfer full). */
+static GError *
+job_error (const Job *job, const GError *raw)
+{
+  static const char *const verbs[] = {
+    [OP_STORE] = "store",
+    [OP_LOOKUP] = "read",
+    [OP_DELETE] = "delete",
+    [OP_HAS] = "look for",
+  };
+  if (raw->domain == TUSK_ERROR)
+    return g_error_copy (raw);
+  g_autofree char *what = g_strdup_printf ("Could not %s the secret of %s",
+                                           verbs[job->op], job->account);
+  return tusk_error_from_secret (raw, what);
+}
+
+/* Runs @job against the Secret Service.  On success sets *@secret (lookup)
+ * or *@has (has); on failure returns FALSE with @raw set. */
+static gboolean
+run_on_keychain (TuskCredentials *self, Job *job, GCancellable *cancellable,
+                 char **secret, gboolean *has, GError **raw)
+{
+  switch (job->op)
+    {
+      case OP_STORE:
+        return keychain_store (self->service, job->account, job->label,
+                               job->secret, cancellable, raw);
+      case OP_LOOKUP:
+        {
+          GError *local = NULL;
+          *secret = keychain_lookup (self->service, job->account, cancellable,
+                                     &local);
+          if (local == NULL)
+            return TRUE;
+          g_propagate_error (raw, local);
+          return FALSE;
+        }
+      case OP_DELETE:
+        return keychain_delete (self->service, job->account, cancellable, raw);
+      case OP_HAS:
+      default:
+        {
+          GError *local = NULL;
+          *has
+              = keychain_has (self->service, job->account, cancellable, &local);
+          if (local == NULL)
+            return TRUE;
+          g_propagate_error (raw, local);
+          return FALSE;
+        }
+    }
+}
+
+/* Runs @job on the session store; never fails. */
+static void
+run_in_memory (TuskCredentials *self, Job *job, char **secret, gboolean *has)
+{
+  switch (job->op)
+    {
+      case OP_STORE:
+        g_hash_table_replace (self->session, g_strdup (job->account),
+                              g_steal_pointer (&job->secret));
+        break;
+      case OP_LOOKUP:
+        {
+          const char *held = g_hash_table_lookup (self->session, job->account);
+          *secret = held != NULL ? secret_dup (held, strlen (held)) : NULL;
+          break;
+        }
+      case OP_DELETE:
+        g_hash_table_remove (self->session, job->account);
+        break;
+      case OP_HAS:
+      default:
+        *has = g_hash_table_contains (self->session, job->account);
+        break;
+    }
+}
+
+/* Switches to the session store for good (see the design note): one
+ * warning saying @why.  Keychain thread. */
+static void
+keychain_lost (TuskCredentials *self, const char *why)
+{
+  if (self->service == NULL)
+    return;
+  char *reason = g_strdup_printf ("the Secret Service went away (%s)", why);
+  tusk_warn ("Keychain unavailable: %s. Passwords will be kept for this "
+             "session only.",
+             reason);
+  g_clear_signal_handler (&self->owner_handler, self->service);
+  g_clear_object (&self->lost_service);
+  self->lost_service = g_steal_pointer (&self->service);
+  g_atomic_pointer_set (&self->unavailable_reason, reason);
+  g_atomic_int_set (&self->available, FALSE);
+}
+
+/* The proxy's view of the bus name changed (dispatched on the keychain
+ * thread, whose context was the thread-default one when the proxy was
+ * made). */
+static void
+on_owner_changed (GObject *proxy, GParamSpec *pspec, gpointer data)
+{
+  (void)pspec;
+  TuskCredentials *self = data;
+  g_autofree char *owner = g_dbus_proxy_get_name_owner (G_DBUS_PROXY (proxy));
+  if (g_strcmp0 (owner, self->service_owner) != 0)
+    keychain_lost (self, owner == NULL
+                             ? "its daemon left the session bus"
+                             : "its daemon was replaced by another one");
+}
+
+/* After a failed operation: why the Secret Service the probe talked to is
+ * gone, or NULL (transfer full) when it is still there and simply refused.
+ * Asks the bus itself (one round trip, on failures only): the proxy hears
+ * of a new owner only when this thread's context next runs. */
+static char *
+service_gone_reason (TuskCredentials *self, const GError *raw)
+{
+  if (g_error_matches (raw, G_DBUS_ERROR, G_DBUS_ERROR_SERVICE_UNKNOWN)
+      || g_error_matches (raw, G_DBUS_ERROR, G_DBUS_ERROR_NAME_HAS_NO_OWNER)
+      || g_error_matches (raw, G_DBUS_ERROR, G_DBUS_ERROR_NO_REPLY)
+      || g_error_matches (raw, G_DBUS_ERROR, G_DBUS_ERROR_DISCONNECTED)
+      || g_error_matches (raw, G_IO_ERROR, G_IO_ERROR_CLOSED))
+    return g_strdup (raw->message);
+
+  GDBusProxy *proxy = G_DBUS_PROXY (self->service);
+  GDBusConnection *bus = g_dbus_proxy_get_connection (proxy);
+  if (g_dbus_connection_is_closed (bus))
+    return g_strdup ("the session bus connection closed");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = g_dbus_connection_call_sync (
+      bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+      "org.freedesktop.DBus", "GetNameOwner",
+      g_variant_new ("(s)", g_dbus_proxy_get_name (proxy)),
+      G_VARIANT_TYPE ("(s)"), G_DBUS_CALL_FLAGS_NONE, 5000, NULL, &error);
+  if (reply == NULL)
+    {
+      if (g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_NAME_HAS_NO_OWNER)
+          || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CLOSED))
+        return g_strdup_printf ("its daemon left the session bus: %s",
+                                raw->message);
+      return NULL; /* the bus did not answer: keep the keychain */
+    }
+  const char *owner = NULL;
+  g_variant_get (reply, "(&s)", &owner);
+  if (g_strcmp0 (owner, self->service_owner) == 0)
+    return NULL;
+  return g_strdup_printf ("its daemon was replaced by another one: %s",
+                          raw->message);
+}
+
+/* Returns @task with what @job produced.  Announces to ThreadSanitizer
+ * what this thread wrote for the caller, which the _finish() acquires; the
+ * job is not read after that (its task may be freed on the caller's side at
+ * once). */
+static void
+job_return (GTask *task, Job *job, char *secret, gboolean has)
+{
+  Op op = job->op;
+  switch (op)
+    {
+      case OP_STORE:
+        tusk_trace ("stored the secret of %s", job->account);
+        break;
+      case OP_LOOKUP:
+        tusk_trace ("read the secret of %s: %s", job->account,
+                    secret != NULL ? "found" : "none stored");
+        break;
+      case OP_DELETE:
+        tusk_trace ("deleted the secret of %s", job->account);
+        break;
+      case OP_HAS:
+      default:
+        break;
+    }
+  tusk_tsan_release (task);
+  if (op == OP_LOOKUP)
+    g_task_return_pointer (task, secret,
+                           (GDestroyNotify)tusk_credentials_secret_free);
+  else
+    g_task_return_boolean (task, op == OP_HAS ? has : TRUE);
+}
+
+static void
+job_return_error (GTask *task, GError *error)
+{
+  tusk_tsan_release (task);
+  g_task_return_error (task, error);
 }
 
 static void
@@ -349,87 +559,43 @@ run_job (GTask *task)
   Job *job = g_task_get_task_data (task);
   TuskCredentials *self = job->self;
   GCancellable *cancellable = g_task_get_cancellable (task);
-  g_autoptr (GError) error = NULL;
+  g_autoptr (GError) raw = NULL;
+  char *secret = NULL;
+  gboolean has = FALSE;
 
-  if (g_cancellable_set_error_if_cancelled (cancellable, &error))
+  if (g_cancellable_set_error_if_cancelled (cancellable, &raw))
     {
-      g_task_return_error (task, tusk_error_from_secret (error, job->account));
+      job_return_error (task, tusk_error_from_secret (raw, job->account));
       return;
     }
 
-  switch (job->op)
+  if (self->service != NULL)
     {
-      case OP_STORE:
-        if (self->service == NULL)
-          g_hash_table_replace (self->session, g_strdup (job->account),
-                                g_steal_pointer (&job->secret));
-        else if (!keychain_store (self->service, job->account, job->label,
-                                  job->secret, cancellable, &error))
-          {
-            g_task_return_error (task, g_steal_pointer (&error));
-            break;
-          }
-        tusk_trace ("stored the secret of %s", job->account);
-        g_task_return_boolean (task, TRUE);
-        break;
-
-      case OP_LOOKUP:
+      if (run_on_keychain (self, job, cancellable, &secret, &has, &raw))
         {
-          char *secret = NULL;
-          if (self->service != NULL)
-            secret = keychain_lookup (self->service, job->account, cancellable,
-                                      &error);
-          else
-            {
-              const char *held
-                  = g_hash_table_lookup (self->session, job->account);
-              secret = held != NULL ? secret_dup (held, strlen (held)) : NULL;
-            }
-          if (error != NULL)
-            g_task_return_error (task, g_steal_pointer (&error));
-          else
-            {
-              tusk_trace ("read the secret of %s: %s", job->account,
-                          secret != NULL ? "found" : "none stored");
-              g_task_return_pointer (
-                  task, secret, (GDestroyNotify)tusk_credentials_secret_free);
-            }
-          break;
+          job_return (task, job, secret, has);
+          return;
         }
-
-      case OP_DELETE:
-        if (self->service == NULL)
-          g_hash_table_remove (self->session, job->account);
-        else if (!keychain_delete (self->service, job->account, cancellable,
-                                   &error))
-          {
-            g_task_return_error (task, g_steal_pointer (&error));
-            break;
-          }
-        tusk_trace ("deleted the secret of %s", job->account);
-        g_task_return_boolean (task, TRUE);
-        break;
-
-      case OP_HAS:
+      g_autofree char *gone
+          = g_error_matches (raw, G_IO_ERROR, G_IO_ERROR_CANCELLED)
+                ? NULL
+                : service_gone_reason (self, raw);
+      if (gone == NULL)
         {
-          gboolean has
-              = self->service != NULL
-                    ? keychain_has (self->service, job->account, cancellable,
-                                    &error)
-                    : g_hash_table_contains (self->session, job->account);
-          if (error != NULL)
-            g_task_return_error (task, g_steal_pointer (&error));
-          else
-            g_task_return_boolean (task, has);
-          break;
+          job_return_error (task, job_error (job, raw));
+          return;
         }
+      keychain_lost (self, gone);
     }
+  run_in_memory (self, job, &secret, &has);
+  job_return (task, job, secret, has);
 }
 
 static gboolean
 dispatch_job (gpointer data)
 {
   GTask *task = data;
+  tusk_tsan_acquire (task); /* released by submit() */
   run_job (task);
   g_object_unref (task);
   return G_SOURCE_REMOVE;
@@ -468,13 +634,26 @@ probe (TuskCredentials *self, GCancellable *cancellable)
   if (secret_collection_get_locked (collection))
     return g_strdup ("the default keyring is locked");
 
-  g_autofree char *value = g_uuid_string_random ();
-  if (!keychain_store (self->service, PROBE_ACCOUNT,
-                       "Tusk: availability check (safe to delete)", value,
-                       cancellable, &error)
-      || !keychain_delete (self->service, PROBE_ACCOUNT, cancellable, &error))
+  /* The test entry is deleted through its own item, not by a search on
+   * its attributes: another process probing at the same moment has an
+   * entry with the same attributes, and deleting that one under it makes
+   * libsecret return its clear twice. */
+  g_autofree char *random = g_uuid_string_random ();
+  g_autoptr (GHashTable) attributes = attributes_for (PROBE_ACCOUNT);
+  g_autoptr (SecretValue) value = secret_value_new (random, -1, "text/plain");
+  g_autoptr (SecretItem) item = secret_item_create_sync (
+      collection, &schema, attributes,
+      "Tusk: availability check (safe to delete)", value,
+      SECRET_ITEM_CREATE_NONE, cancellable, &error);
+  if (item == NULL || !secret_item_delete_sync (item, cancellable, &error))
     return g_strdup_printf ("a test entry could not be written (%s)",
                             error->message);
+
+  /* Watch the daemon that answered: if it goes, so does the keychain. */
+  self->service_owner
+      = g_dbus_proxy_get_name_owner (G_DBUS_PROXY (self->service));
+  self->owner_handler = g_signal_connect (self->service, "notify::g-name-owner",
+                                          G_CALLBACK (on_owner_changed), self);
   return NULL;
 }
 
@@ -488,23 +667,33 @@ keychain_thread (gpointer data)
   gint64 start = g_get_monotonic_time ();
   char *reason = probe (self, self->probe_cancellable);
   if (reason != NULL)
-    g_clear_object (&self->service);
+    {
+      g_clear_signal_handler (&self->owner_handler, self->service);
+      g_clear_object (&self->service);
+    }
   tusk_debug ("keychain probe: %s in %.1f ms",
               reason == NULL ? "available" : "unavailable",
               (g_get_monotonic_time () - start) / 1000.0);
 
-  g_mutex_lock (&self->probe_lock);
+  /* Hand the result to new(), and wait until it has published
+   * `available` (invariant 2) before anything here may change it. */
+  pthread_mutex_lock (&self->probe_lock);
   self->probe_reason = reason;
   self->probe_done = TRUE;
-  g_cond_signal (&self->probe_cond);
-  g_mutex_unlock (&self->probe_lock);
+  pthread_cond_broadcast (&self->probe_cond);
+  while (!self->published)
+    pthread_cond_wait (&self->probe_cond, &self->probe_lock);
+  pthread_mutex_unlock (&self->probe_lock);
 
   g_main_loop_run (self->loop);
 
   /* Anything submitted after the quit (a misuse) still completes. */
   while (g_main_context_iteration (self->context, FALSE))
     ;
+  g_clear_signal_handler (&self->owner_handler, self->service);
   g_clear_object (&self->service);
+  g_clear_object (&self->lost_service);
+  g_clear_pointer (&self->service_owner, g_free);
   while (g_main_context_iteration (self->context, FALSE))
     ;
   g_main_context_pop_thread_default (self->context);
@@ -521,35 +710,43 @@ tusk_credentials_new (void)
   self->session
       = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                (GDestroyNotify)tusk_credentials_secret_free);
-  g_mutex_init (&self->probe_lock);
-  g_cond_init (&self->probe_cond);
+  pthread_mutex_init (&self->probe_lock, NULL);
+  pthread_condattr_t attr;
+  pthread_condattr_init (&attr);
+  pthread_condattr_setclock (&attr, CLOCK_MONOTONIC);
+  pthread_cond_init (&self->probe_cond, &attr);
+  pthread_condattr_destroy (&attr);
   self->probe_cancellable = g_cancellable_new ();
 
   self->thread = g_thread_new ("tusk-keychain", keychain_thread, self);
 
   gint64 deadline
       = g_get_monotonic_time () + TUSK_CREDENTIALS_PROBE_TIMEOUT_MS * 1000;
+  struct timespec until = {
+    .tv_sec = deadline / G_USEC_PER_SEC,
+    .tv_nsec = (deadline % G_USEC_PER_SEC) * 1000,
+  };
   gboolean timed_out = FALSE;
-  g_mutex_lock (&self->probe_lock);
+  pthread_mutex_lock (&self->probe_lock);
   while (!self->probe_done)
     {
       if (timed_out)
         {
-          g_cond_wait (&self->probe_cond, &self->probe_lock);
+          pthread_cond_wait (&self->probe_cond, &self->probe_lock);
           continue;
         }
-      if (g_cond_wait_until (&self->probe_cond, &self->probe_lock, deadline)
+      if (pthread_cond_timedwait (&self->probe_cond, &self->probe_lock, &until)
+              != ETIMEDOUT
           || self->probe_done)
         continue;
       /* The cancelled probe ends at once with a reason of its own, which
        * the timeout's replaces below. */
       timed_out = TRUE;
-      g_mutex_unlock (&self->probe_lock);
+      pthread_mutex_unlock (&self->probe_lock);
       g_cancellable_cancel (self->probe_cancellable);
-      g_mutex_lock (&self->probe_lock);
+      pthread_mutex_lock (&self->probe_lock);
     }
   char *reason = g_steal_pointer (&self->probe_reason);
-  g_mutex_unlock (&self->probe_lock);
 
   if (timed_out && reason != NULL)
     {
@@ -557,8 +754,11 @@ tusk_credentials_new (void)
       reason = g_strdup_printf ("the Secret Service did not answer within %d s",
                                 TUSK_CREDENTIALS_PROBE_TIMEOUT_MS / 1000);
     }
-  self->available = reason == NULL;
-  self->unavailable_reason = reason;
+  g_atomic_pointer_set (&self->unavailable_reason, reason);
+  g_atomic_int_set (&self->available, reason == NULL);
+  self->published = TRUE;
+  pthread_cond_broadcast (&self->probe_cond);
+  pthread_mutex_unlock (&self->probe_lock);
   if (reason != NULL)
     tusk_warn ("Keychain unavailable: %s. Passwords will be kept for this "
                "session only.",
@@ -581,8 +781,8 @@ tusk_credentials_free (TuskCredentials *self)
   g_main_loop_unref (self->loop);
   g_main_context_unref (self->context);
   g_object_unref (self->probe_cancellable);
-  g_mutex_clear (&self->probe_lock);
-  g_cond_clear (&self->probe_cond);
+  pthread_mutex_destroy (&self->probe_lock);
+  pthread_cond_destroy (&self->probe_cond);
   g_free (self->unavailable_reason);
   g_free (self);
 }
@@ -591,14 +791,14 @@ gboolean
 tusk_credentials_is_available (TuskCredentials *self)
 {
   g_return_val_if_fail (self != NULL, FALSE);
-  return self->available;
+  return g_atomic_int_get (&self->available);
 }
 
 const char *
 tusk_credentials_get_unavailable_reason (TuskCredentials *self)
 {
   g_return_val_if_fail (self != NULL, NULL);
-  return self->unavailable_reason;
+  return g_atomic_pointer_get (&self->unavailable_reason);
 }
 
 /* ---- submitting --------------------------------------------------------- */
@@ -618,7 +818,9 @@ submit (TuskCredentials *self, Job *job, gpointer source_tag,
    * that finished before the cancel keeps its result. */
   g_task_set_check_cancellable (task, FALSE);
 
-  /* Never runs inline: the keychain thread owns the context. */
+  /* Never runs inline: the keychain thread owns the context.
+   * dispatch_job() acquires what this thread wrote into the job. */
+  tusk_tsan_release (task);
   GSource *source = g_idle_source_new ();
   g_source_set_priority (source, G_PRIORITY_DEFAULT);
   g_source_set_callback (source, dispatch_job, task, NULL);
@@ -675,6 +877,7 @@ run_sync (TuskCredentials *self, Job *job, gpointer source_tag,
   while (wait.result == NULL)
     g_main_context_iteration (context, TRUE);
   g_main_context_pop_thread_default (context);
+  tusk_tsan_acquire (wait.result); /* released by job_return() */
   return G_TASK (wait.result);
 }
 
@@ -684,6 +887,7 @@ finish_boolean (GAsyncResult *result, gpointer source_tag, GError **error)
   g_return_val_if_fail (g_task_is_valid (result, NULL), FALSE);
   g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == source_tag,
                         FALSE);
+  tusk_tsan_acquire (result);
   return g_task_propagate_boolean (G_TASK (result), error);
 }
 
@@ -790,6 +994,7 @@ tusk_credentials_lookup_finish (TuskCredentials *self, GAsyncResult *result,
   g_return_val_if_fail (g_task_get_source_tag (G_TASK (result))
                             == tusk_credentials_lookup_async,
                         NULL);
+  tusk_tsan_acquire (result);
   return g_task_propagate_pointer (G_TASK (result), error);
 }
 

@@ -15,6 +15,11 @@
  * table instead, owned by this TuskCredentials alone and wiped (overwritten,
  * then freed) as entries are replaced or deleted and at
  * tusk_credentials_free().  Nothing is ever written to a file or to SQLite.
+ * The same happens mid-session when the Secret Service goes away (its daemon
+ * exits or is replaced, or the session bus closes): one warning, "Keychain
+ * unavailable: the Secret Service went away (…). …", and the operation that
+ * noticed it and every later one use the in-memory table; secrets stored in
+ * the keychain before stay there, out of reach until the next start.
  * Tusk never shows a keyring unlock prompt: a keyring that is locked at
  * start makes the keychain unavailable, and one locked later makes
  * operations fail with TUSK_ERROR_KEYRING.
@@ -113,7 +118,8 @@ void tusk_credentials_free (TuskCredentials *self);
  * tusk_credentials_is_available:
  *
  * Returns: %TRUE when secrets go to the OS keychain; %FALSE when they are
- *   kept in memory for this session only.  Fixed by tusk_credentials_new().
+ *   kept in memory for this session only.  Set by tusk_credentials_new();
+ *   turns %FALSE, once, if the Secret Service goes away later.  Any thread.
  */
 gboolean tusk_credentials_is_available (TuskCredentials *self);
 
@@ -122,7 +128,7 @@ gboolean tusk_credentials_is_available (TuskCredentials *self);
  *
  * Returns: (transfer none) (nullable): why the keychain is unavailable, in
  *   words for a person ("the default keyring is locked"), or %NULL when it
- *   is available.  Owned by @self.
+ *   is available.  Owned by @self, valid until tusk_credentials_free().
  */
 const char *tusk_credentials_get_unavailable_reason (TuskCredentials *self);
 

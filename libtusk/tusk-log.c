@@ -34,7 +34,9 @@
  *
  * Locks: filter_lock, queue_lock and spare_lock are never held together.
  * The test clock is called with queue_lock held, so that stamps follow queue
- * order.
+ * order.  They are pthread locks, not GMutex/GCond: GLib's are futexes in an
+ * uninstrumented library, invisible to ThreadSanitizer, and every record
+ * crosses from a logging thread to the writer under queue_lock.
  *
  * Cost on the caller's thread (bench/bench-log.c): a disabled macro call is
  * a function call and two loads; an enabled one is a vsnprintf() into a
@@ -49,6 +51,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -92,7 +95,7 @@ typedef struct
 /* filter_lock protects directives, default_threshold and filter_ready.
  * filter_generation and max_threshold are written with it held and read
  * atomically without it. */
-static GMutex filter_lock;
+static pthread_mutex_t filter_lock = PTHREAD_MUTEX_INITIALIZER;
 static GArray *directives; /* of Directive, in the order given */
 static int default_threshold = THRESHOLD (DEFAULT_LEVEL);
 static gboolean filter_ready;     /* the built-in defaults were applied */
@@ -276,12 +279,12 @@ domain_threshold (const char *domain, int *generation)
 {
   if (domain == NULL)
     domain = program_domain ();
-  g_mutex_lock (&filter_lock);
+  pthread_mutex_lock (&filter_lock);
   ensure_filter_locked ();
   int threshold = resolve_locked (domain);
   if (generation != NULL)
     *generation = filter_generation;
-  g_mutex_unlock (&filter_lock);
+  pthread_mutex_unlock (&filter_lock);
   return threshold;
 }
 
@@ -315,9 +318,9 @@ apply_filter (const char *text, const char *source, GPtrArray *problems)
   int def;
   GArray *parsed = parse_directives (text != NULL ? text : DEFAULT_DIRECTIVES,
                                      source, &def, problems);
-  g_mutex_lock (&filter_lock);
+  pthread_mutex_lock (&filter_lock);
   install_filter_locked (parsed, def);
-  g_mutex_unlock (&filter_lock);
+  pthread_mutex_unlock (&filter_lock);
   return problems->len == before;
 }
 
@@ -659,9 +662,12 @@ tusk_log_fd_wants_color (int fd)
 
 /* queue_lock protects everything in this block; `accepting` is also read
  * atomically without it, as a hint. */
-static GMutex queue_lock;
-static GCond queue_cond; /* the writer waits for records or `stopping` */
-static GCond done_cond;  /* flushers wait for written_seq or the writer's end */
+static pthread_mutex_t queue_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t queue_cond
+    = PTHREAD_COND_INITIALIZER; /* the writer waits for records or `stopping` */
+static pthread_cond_t done_cond
+    = PTHREAD_COND_INITIALIZER; /* flushers wait for written_seq or the writer's
+                                   end */
 static Record *queue_head;
 static Record *queue_tail;
 static guint pending;
@@ -702,7 +708,7 @@ now_usec_locked (void)
 #define SLOT_SIZE 256
 #define MAX_SPARE 4096
 
-static GMutex spare_lock;
+static pthread_mutex_t spare_lock = PTHREAD_MUTEX_INITIALIZER;
 static Record *spare_records;
 static guint n_spare;
 
@@ -712,7 +718,7 @@ record_release (Record *rec)
 {
   if (rec->spare)
     {
-      g_mutex_lock (&spare_lock);
+      pthread_mutex_lock (&spare_lock);
       if (n_spare < MAX_SPARE)
         {
           rec->next = spare_records;
@@ -720,7 +726,7 @@ record_release (Record *rec)
           n_spare++;
           rec = NULL;
         }
-      g_mutex_unlock (&spare_lock);
+      pthread_mutex_unlock (&spare_lock);
     }
   g_free (rec);
 }
@@ -730,7 +736,7 @@ record_release (Record *rec)
 static void
 record_release_chain (Record *chain)
 {
-  g_mutex_lock (&spare_lock);
+  pthread_mutex_lock (&spare_lock);
   while (chain != NULL && n_spare < MAX_SPARE)
     {
       Record *next = chain->next;
@@ -739,7 +745,7 @@ record_release_chain (Record *chain)
       n_spare++;
       chain = next;
     }
-  g_mutex_unlock (&spare_lock);
+  pthread_mutex_unlock (&spare_lock);
   while (chain != NULL)
     {
       Record *next = chain->next;
@@ -760,14 +766,14 @@ record_alloc (TuskLogLevel level, const char *domain, gsize message_len)
 
   if (size <= SLOT_SIZE)
     {
-      g_mutex_lock (&spare_lock);
+      pthread_mutex_lock (&spare_lock);
       rec = spare_records;
       if (rec != NULL)
         {
           spare_records = rec->next;
           n_spare--;
         }
-      g_mutex_unlock (&spare_lock);
+      pthread_mutex_unlock (&spare_lock);
       if (rec == NULL)
         rec = g_malloc (SLOT_SIZE);
       rec->spare = TRUE;
@@ -852,20 +858,20 @@ enqueue (Record *rec)
 {
   gboolean wake = FALSE;
 
-  g_mutex_lock (&queue_lock);
+  pthread_mutex_lock (&queue_lock);
   rec->usec = now_usec_locked ();
   if (!accepting)
     {
       TuskLogConsoleFunc func = console_func;
       gpointer data = console_data;
-      g_mutex_unlock (&queue_lock);
+      pthread_mutex_unlock (&queue_lock);
       write_now (rec, func, data);
       return;
     }
   if (pending >= TUSK_LOG_MAX_PENDING)
     {
       dropped++;
-      g_mutex_unlock (&queue_lock);
+      pthread_mutex_unlock (&queue_lock);
       record_release (rec);
       return;
     }
@@ -881,10 +887,10 @@ enqueue (Record *rec)
       writer_idle = FALSE;
       wake = TRUE;
     }
-  g_mutex_unlock (&queue_lock);
+  pthread_mutex_unlock (&queue_lock);
 
   if (wake)
-    g_cond_signal (&queue_cond);
+    pthread_cond_signal (&queue_cond);
 }
 
 void
@@ -920,53 +926,53 @@ tusk_log (TuskLogLevel level, const char *domain, const char *format, ...)
 void
 tusk_log_flush (void)
 {
-  g_mutex_lock (&queue_lock);
+  pthread_mutex_lock (&queue_lock);
   if (writer_running && g_thread_self () != writer)
     {
       guint64 target = enqueued_seq;
       flush_waiters++;
       while (written_seq < target && writer_running)
-        g_cond_wait (&done_cond, &queue_lock);
+        pthread_cond_wait (&done_cond, &queue_lock);
       flush_waiters--;
     }
-  g_mutex_unlock (&queue_lock);
+  pthread_mutex_unlock (&queue_lock);
 }
 
 gboolean
 tusk_log_file_active (void)
 {
-  g_mutex_lock (&queue_lock);
+  pthread_mutex_lock (&queue_lock);
   gboolean active = file_path != NULL;
-  g_mutex_unlock (&queue_lock);
+  pthread_mutex_unlock (&queue_lock);
   return active;
 }
 
 char *
 tusk_log_dup_file_path (void)
 {
-  g_mutex_lock (&queue_lock);
+  pthread_mutex_lock (&queue_lock);
   char *path = g_strdup (file_path);
-  g_mutex_unlock (&queue_lock);
+  pthread_mutex_unlock (&queue_lock);
   return path;
 }
 
 void
 tusk_log_set_clock_for_testing (TuskLogClockFunc now, gpointer user_data)
 {
-  g_mutex_lock (&queue_lock);
+  pthread_mutex_lock (&queue_lock);
   clock_func = now;
   clock_data = user_data;
-  g_mutex_unlock (&queue_lock);
+  pthread_mutex_unlock (&queue_lock);
 }
 
 void
 tusk_log_set_console_func_for_testing (TuskLogConsoleFunc func,
                                        gpointer user_data)
 {
-  g_mutex_lock (&queue_lock);
+  pthread_mutex_lock (&queue_lock);
   console_func = func;
   console_data = user_data;
-  g_mutex_unlock (&queue_lock);
+  pthread_mutex_unlock (&queue_lock);
 }
 
 /* ---- the writer -------------------------------------------------------- */
@@ -1076,10 +1082,10 @@ open_day_file (const char *date, char **tried_path)
 static void
 set_file_path (char *path)
 {
-  g_mutex_lock (&queue_lock);
+  pthread_mutex_lock (&queue_lock);
   g_free (file_path);
   file_path = path;
-  g_mutex_unlock (&queue_lock);
+  pthread_mutex_unlock (&queue_lock);
 }
 
 /* A batch: records taken from the queue plus the writer's own warnings. */
@@ -1096,9 +1102,9 @@ batch_add_warning (Batch *batch, char *message)
     {
       Record *rec
           = record_new (TUSK_LOG_WARN, G_LOG_DOMAIN, message, strlen (message));
-      g_mutex_lock (&queue_lock);
+      pthread_mutex_lock (&queue_lock);
       rec->usec = now_usec_locked ();
-      g_mutex_unlock (&queue_lock);
+      pthread_mutex_unlock (&queue_lock);
       if (batch->tail != NULL)
         batch->tail->next = rec;
       else
@@ -1235,20 +1241,20 @@ write_batch (Batch *batch, TuskLogConsoleFunc func, gpointer data,
 static gpointer
 writer_main (G_GNUC_UNUSED gpointer unused)
 {
-  g_mutex_lock (&queue_lock);
+  pthread_mutex_lock (&queue_lock);
   for (;;)
     {
       while (queue_head == NULL && !stopping)
         {
           writer_idle = TRUE;
-          g_cond_wait (&queue_cond, &queue_lock);
+          pthread_cond_wait (&queue_cond, &queue_lock);
         }
       writer_idle = FALSE;
       if (queue_head != NULL && !stopping && flush_waiters == 0)
         {
-          g_mutex_unlock (&queue_lock);
+          pthread_mutex_unlock (&queue_lock);
           g_usleep (BATCH_WINDOW_USEC);
-          g_mutex_lock (&queue_lock);
+          pthread_mutex_lock (&queue_lock);
         }
 
       Batch batch = { queue_head, queue_tail };
@@ -1260,7 +1266,7 @@ writer_main (G_GNUC_UNUSED gpointer unused)
       TuskLogConsoleFunc func = console_func;
       gpointer data = console_data;
       gboolean color = console_color;
-      g_mutex_unlock (&queue_lock);
+      pthread_mutex_unlock (&queue_lock);
 
       if (lost > 0)
         batch_add_warning (&batch,
@@ -1270,15 +1276,15 @@ writer_main (G_GNUC_UNUSED gpointer unused)
                                             lost, TUSK_LOG_MAX_PENDING));
       write_batch (&batch, func, data, color);
 
-      g_mutex_lock (&queue_lock);
+      pthread_mutex_lock (&queue_lock);
       written_seq = last;
-      g_cond_broadcast (&done_cond);
+      pthread_cond_broadcast (&done_cond);
       if (stopping && queue_head == NULL)
         break;
     }
   writer_running = FALSE;
-  g_cond_broadcast (&done_cond);
-  g_mutex_unlock (&queue_lock);
+  pthread_cond_broadcast (&done_cond);
+  pthread_mutex_unlock (&queue_lock);
   return NULL;
 }
 
@@ -1340,13 +1346,13 @@ glib_writer (GLogLevelFlags flags, const GLogField *fields, gsize n_fields,
       return G_LOG_WRITER_HANDLED;
     }
 
-  g_mutex_lock (&queue_lock);
+  pthread_mutex_lock (&queue_lock);
   gboolean on_writer = g_thread_self () == writer;
   TuskLogConsoleFunc func = console_func;
   gpointer data = console_data;
   if (on_writer)
     rec->usec = now_usec_locked ();
-  g_mutex_unlock (&queue_lock);
+  pthread_mutex_unlock (&queue_lock);
   if (on_writer)
     {
       write_now (rec, func, data); /* console only: the file is busy */
@@ -1385,9 +1391,9 @@ open_first_file (const char *log_dir, char **path_out)
                               log_dir, g_strerror (err));
     }
 
-  g_mutex_lock (&queue_lock);
+  pthread_mutex_lock (&queue_lock);
   gint64 now = now_usec_locked ();
-  g_mutex_unlock (&queue_lock);
+  pthread_mutex_unlock (&queue_lock);
 
   char date[16];
   if (!local_day (now, date, &w.day_start, &w.day_end))
@@ -1448,7 +1454,7 @@ tusk_log_init (const char *log_dir)
   g_autofree char *warning
       = log_dir != NULL ? open_first_file (log_dir, &path) : NULL;
 
-  g_mutex_lock (&queue_lock);
+  pthread_mutex_lock (&queue_lock);
   file_path = path;
   enqueued_seq = written_seq = 0;
   pending = 0;
@@ -1458,17 +1464,17 @@ tusk_log_init (const char *log_dir)
   writer_running = TRUE;
   console_color = tusk_log_fd_wants_color (STDERR_FILENO);
   g_atomic_int_set (&accepting, TRUE);
-  g_mutex_unlock (&queue_lock);
+  pthread_mutex_unlock (&queue_lock);
 
   g_autoptr (GError) error = NULL;
   GThread *thread = g_thread_try_new ("tusk-log", writer_main, NULL, &error);
   if (thread == NULL)
     {
-      g_mutex_lock (&queue_lock);
+      pthread_mutex_lock (&queue_lock);
       g_atomic_int_set (&accepting, FALSE);
       writer_running = FALSE;
       g_clear_pointer (&file_path, g_free);
-      g_mutex_unlock (&queue_lock);
+      pthread_mutex_unlock (&queue_lock);
       writer_state_clear ();
       tusk_warn ("cannot start the log writer thread: %s; logging to the "
                  "console only",
@@ -1476,9 +1482,9 @@ tusk_log_init (const char *log_dir)
     }
   else
     {
-      g_mutex_lock (&queue_lock);
+      pthread_mutex_lock (&queue_lock);
       writer = thread;
-      g_mutex_unlock (&queue_lock);
+      pthread_mutex_unlock (&queue_lock);
     }
 
   if (warning != NULL)
@@ -1493,25 +1499,25 @@ tusk_log_shutdown (void)
   if (writer == NULL)
     return;
 
-  g_mutex_lock (&queue_lock);
+  pthread_mutex_lock (&queue_lock);
   g_atomic_int_set (&accepting, FALSE);
   stopping = TRUE;
-  g_mutex_unlock (&queue_lock);
-  g_cond_signal (&queue_cond);
+  pthread_mutex_unlock (&queue_lock);
+  pthread_cond_signal (&queue_cond);
 
   g_thread_join (writer);
 
-  g_mutex_lock (&queue_lock);
+  pthread_mutex_lock (&queue_lock);
   writer = NULL;
   g_clear_pointer (&file_path, g_free);
-  g_mutex_unlock (&queue_lock);
+  pthread_mutex_unlock (&queue_lock);
 
   writer_state_clear ();
 
-  g_mutex_lock (&spare_lock);
+  pthread_mutex_lock (&spare_lock);
   Record *spares = g_steal_pointer (&spare_records);
   n_spare = 0;
-  g_mutex_unlock (&spare_lock);
+  pthread_mutex_unlock (&spare_lock);
   while (spares != NULL)
     {
       Record *next = spares->next;

@@ -1,8 +1,10 @@
 /* tusk-state.c: the central state: what it owns, the open pools, and the
  * connection status with its notifications.
  *
- * Locks (never hold two at once):
- *   lock        (GRWLock) protects connections and pool_options;
+ * Locks (never hold two at once; pthread ones, which ThreadSanitizer sees,
+ * and the hand-overs through GLib's main contexts and GTask are announced
+ * with tusk_tsan_release/acquire):
+ *   lock        (a rwlock) protects connections and pool_options;
  *   connect_mutex + connect_cond protect connecting, the ids whose pool is
  *               being opened, so that two connects of one id open one pool;
  *   watch_mutex protects watches and pending;
@@ -18,6 +20,7 @@
 
 #include "tusk-state.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #include "tusk-connection-repo.h"
@@ -25,6 +28,7 @@
 #include "tusk-error.h"
 #include "tusk-log.h"
 #include "tusk-pool-private.h"
+#include "tusk-runtime-private.h"
 #include "tusk-tunnel-repo.h"
 
 #define RUNTIME_THREADS 4
@@ -37,7 +41,7 @@ typedef struct
   int ref_count;         /* atomic */
   GMainContext *context; /* the state's; where prompts are shown */
   TuskState *state;      /* valid while func is set */
-  GMutex mutex;          /* protects func, user_data and destroy */
+  pthread_mutex_t mutex; /* protects func, user_data and destroy */
   TuskSshPromptFunc func;
   gpointer user_data;
   GDestroyNotify destroy;
@@ -71,15 +75,15 @@ struct _TuskState
   GMainContext *context;      /* where watchers are called */
   TuskQueryRegistry *queries; /* the running queries */
 
-  GRWLock lock;
+  pthread_rwlock_t lock;
   GHashTable *connections; /* id → Entry */
   TuskPoolOptions pool_options;
 
-  GMutex connect_mutex;
-  GCond connect_cond;
+  pthread_mutex_t connect_mutex;
+  pthread_cond_t connect_cond;
   GHashTable *connecting; /* set of ids */
 
-  GMutex watch_mutex;
+  pthread_mutex_t watch_mutex;
   GArray *watches;    /* of Watch */
   GPtrArray *pending; /* GSource* of undelivered notifications */
   guint next_watch_id;
@@ -172,6 +176,7 @@ static void
 notification_free (gpointer data)
 {
   Notification *n = data;
+  tusk_tsan_acquire (n); /* released by notify() */
   tusk_connection_status_free (n->status);
   g_free (n);
 }
@@ -180,12 +185,13 @@ static gboolean
 deliver (gpointer data)
 {
   Notification *n = data;
+  tusk_tsan_acquire (n); /* released by notify() */
   TuskState *state = n->state;
 
-  g_mutex_lock (&state->watch_mutex);
+  pthread_mutex_lock (&state->watch_mutex);
   g_ptr_array_remove_fast (state->pending, n->source);
   g_autoptr (GArray) watches = g_array_copy (state->watches);
-  g_mutex_unlock (&state->watch_mutex);
+  pthread_mutex_unlock (&state->watch_mutex);
 
   /* A new connection's schema loads on the runtime as soon as the main
    * context hears of it (so that the load reports to this context). */
@@ -226,10 +232,11 @@ notify (TuskState *state, TuskConnectionStatus *status)
   g_source_set_callback (source, deliver, n, notification_free);
   g_source_set_static_name (source, "[tusk] connection status");
 
-  g_mutex_lock (&state->watch_mutex);
+  pthread_mutex_lock (&state->watch_mutex);
   g_ptr_array_add (state->pending, source);
+  tusk_tsan_release (n); /* GMainContext's lock is invisible to TSan */
   g_source_attach (source, state->context);
-  g_mutex_unlock (&state->watch_mutex);
+  pthread_mutex_unlock (&state->watch_mutex);
   /* Not n->source: the main context may have delivered and freed n. */
   g_source_unref (source);
 }
@@ -240,10 +247,10 @@ tusk_state_add_status_watch (TuskState *state, TuskStatusFunc func,
 {
   g_return_val_if_fail (state != NULL && func != NULL, 0);
 
-  g_mutex_lock (&state->watch_mutex);
+  pthread_mutex_lock (&state->watch_mutex);
   Watch watch = { ++state->next_watch_id, func, user_data, destroy };
   g_array_append_val (state->watches, watch);
-  g_mutex_unlock (&state->watch_mutex);
+  pthread_mutex_unlock (&state->watch_mutex);
   return watch.id;
 }
 
@@ -253,7 +260,7 @@ tusk_state_remove_status_watch (TuskState *state, guint watch_id)
   g_return_if_fail (state != NULL);
 
   Watch removed = { 0 };
-  g_mutex_lock (&state->watch_mutex);
+  pthread_mutex_lock (&state->watch_mutex);
   for (guint i = 0; i < state->watches->len; i++)
     if (g_array_index (state->watches, Watch, i).id == watch_id)
       {
@@ -261,7 +268,7 @@ tusk_state_remove_status_watch (TuskState *state, guint watch_id)
         g_array_remove_index (state->watches, i);
         break;
       }
-  g_mutex_unlock (&state->watch_mutex);
+  pthread_mutex_unlock (&state->watch_mutex);
   if (removed.destroy)
     removed.destroy (removed.user_data);
 }
@@ -282,7 +289,7 @@ prompt_unref (Prompt *prompt)
     return;
   g_assert (prompt->func == NULL && prompt->destroy == NULL);
   g_main_context_unref (prompt->context);
-  g_mutex_clear (&prompt->mutex);
+  pthread_mutex_destroy (&prompt->mutex);
   g_free (prompt);
 }
 
@@ -307,13 +314,14 @@ static gboolean
 prompt_dispatch (gpointer data)
 {
   PromptCall *call = data;
+  tusk_tsan_acquire (call); /* released by prompt_ask() */
   Prompt *prompt = call->prompt;
 
-  g_mutex_lock (&prompt->mutex);
+  pthread_mutex_lock (&prompt->mutex);
   TuskSshPromptFunc func = prompt->func;
   gpointer user_data = prompt->user_data;
   TuskState *state = prompt->state;
-  g_mutex_unlock (&prompt->mutex);
+  pthread_mutex_unlock (&prompt->mutex);
 
   if (!tusk_ssh_question_is_pending (call->question))
     return G_SOURCE_REMOVE; /* withdrawn before it was shown */
@@ -330,9 +338,9 @@ prompt_ask (TuskSshQuestion *question, gpointer data)
 {
   Prompt *prompt = data;
 
-  g_mutex_lock (&prompt->mutex);
+  pthread_mutex_lock (&prompt->mutex);
   gboolean interactive = prompt->func != NULL;
-  g_mutex_unlock (&prompt->mutex);
+  pthread_mutex_unlock (&prompt->mutex);
   if (!interactive)
     return FALSE;
 
@@ -343,6 +351,7 @@ prompt_ask (TuskSshQuestion *question, gpointer data)
   g_source_set_priority (source, G_PRIORITY_DEFAULT);
   g_source_set_name (source, "tusk-ssh-question");
   g_source_set_callback (source, prompt_dispatch, call, prompt_call_free);
+  tusk_tsan_release (call);
   g_source_attach (source, prompt->context);
   g_source_unref (source);
   return TRUE;
@@ -355,13 +364,13 @@ tusk_state_set_ssh_prompt (TuskState *state, TuskSshPromptFunc func,
   g_return_if_fail (state != NULL);
 
   Prompt *prompt = state->prompt;
-  g_mutex_lock (&prompt->mutex);
+  pthread_mutex_lock (&prompt->mutex);
   gpointer old_data = prompt->user_data;
   GDestroyNotify old_destroy = prompt->destroy;
   prompt->func = func;
   prompt->user_data = func ? user_data : NULL;
   prompt->destroy = func ? destroy : NULL;
-  g_mutex_unlock (&prompt->mutex);
+  pthread_mutex_unlock (&prompt->mutex);
   if (old_destroy)
     old_destroy (old_data);
 }
@@ -371,10 +380,10 @@ tusk_state_set_ssh_dir (TuskState *state, const char *ssh_dir)
 {
   g_return_if_fail (state != NULL);
 
-  g_rw_lock_writer_lock (&state->lock);
+  pthread_rwlock_wrlock (&state->lock);
   g_free (state->ssh_dir);
   state->ssh_dir = g_strdup (ssh_dir);
-  g_rw_lock_writer_unlock (&state->lock);
+  pthread_rwlock_unlock (&state->lock);
 }
 
 /* ---- life ------------------------------------------------------------- */
@@ -408,22 +417,22 @@ tusk_state_new (const char *data_dir, GError **error)
   state->runtime = tusk_runtime_new (RUNTIME_THREADS);
   state->queries = tusk_query_registry_new ();
   state->context = g_main_context_ref_thread_default ();
-  g_rw_lock_init (&state->lock);
+  pthread_rwlock_init (&state->lock, NULL);
   state->connections = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                               (GDestroyNotify)entry_free);
   tusk_pool_options_init (&state->pool_options);
-  g_mutex_init (&state->connect_mutex);
-  g_cond_init (&state->connect_cond);
+  pthread_mutex_init (&state->connect_mutex, NULL);
+  pthread_cond_init (&state->connect_cond, NULL);
   state->connecting
       = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  g_mutex_init (&state->watch_mutex);
+  pthread_mutex_init (&state->watch_mutex, NULL);
   state->watches = g_array_new (FALSE, FALSE, sizeof (Watch));
   state->pending = g_ptr_array_new ();
   state->prompt = g_new0 (Prompt, 1);
   state->prompt->ref_count = 1;
   state->prompt->context = g_main_context_ref (state->context);
   state->prompt->state = state;
-  g_mutex_init (&state->prompt->mutex);
+  pthread_mutex_init (&state->prompt->mutex, NULL);
 
   tusk_info ("state ready in %.1f ms; data directory %s",
              (g_get_monotonic_time () - started) / 1000.0, state->data_dir);
@@ -445,7 +454,7 @@ tusk_state_free (TuskState *state)
   tusk_query_registry_cancel_connection (state->queries, NULL);
   g_autoptr (GPtrArray) tunnels
       = g_ptr_array_new_with_free_func ((GDestroyNotify)tusk_ssh_tunnel_unref);
-  g_rw_lock_writer_lock (&state->lock);
+  pthread_rwlock_wrlock (&state->lock);
   GHashTableIter iter;
   Entry *entry;
   g_hash_table_iter_init (&iter, state->connections);
@@ -453,13 +462,13 @@ tusk_state_free (TuskState *state)
     if (entry->tunnel)
       g_ptr_array_add (tunnels, tusk_ssh_tunnel_ref (entry->tunnel));
   g_hash_table_remove_all (state->connections);
-  g_rw_lock_writer_unlock (&state->lock);
+  pthread_rwlock_unlock (&state->lock);
 
   /* Wait for connects that were running to notice. */
-  g_mutex_lock (&state->connect_mutex);
+  pthread_mutex_lock (&state->connect_mutex);
   while (g_hash_table_size (state->connecting) > 0)
-    g_cond_wait (&state->connect_cond, &state->connect_mutex);
-  g_mutex_unlock (&state->connect_mutex);
+    pthread_cond_wait (&state->connect_cond, &state->connect_mutex);
+  pthread_mutex_unlock (&state->connect_mutex);
 
   /* 2. The runtime: lets work already running finish. */
   tusk_runtime_free (state->runtime);
@@ -477,21 +486,21 @@ tusk_state_free (TuskState *state)
   tusk_credentials_free (state->credentials);
 
   /* Notifications not yet delivered are dropped. */
-  g_mutex_lock (&state->watch_mutex);
+  pthread_mutex_lock (&state->watch_mutex);
   for (guint i = 0; i < state->pending->len; i++)
     g_source_destroy (state->pending->pdata[i]);
   g_ptr_array_set_size (state->pending, 0);
-  g_mutex_unlock (&state->watch_mutex);
+  pthread_mutex_unlock (&state->watch_mutex);
   while (state->watches->len > 0)
     tusk_state_remove_status_watch (
         state, g_array_index (state->watches, Watch, 0).id);
 
   g_hash_table_unref (state->connections);
   g_hash_table_unref (state->connecting);
-  g_rw_lock_clear (&state->lock);
-  g_mutex_clear (&state->connect_mutex);
-  g_cond_clear (&state->connect_cond);
-  g_mutex_clear (&state->watch_mutex);
+  pthread_rwlock_destroy (&state->lock);
+  pthread_mutex_destroy (&state->connect_mutex);
+  pthread_cond_destroy (&state->connect_cond);
+  pthread_mutex_destroy (&state->watch_mutex);
   g_array_unref (state->watches);
   g_ptr_array_unref (state->pending);
   g_main_context_unref (state->context);
@@ -543,9 +552,9 @@ void
 tusk_state_set_pool_options (TuskState *state, const TuskPoolOptions *options)
 {
   g_return_if_fail (state != NULL && options != NULL);
-  g_rw_lock_writer_lock (&state->lock);
+  pthread_rwlock_wrlock (&state->lock);
   state->pool_options = *options;
-  g_rw_lock_writer_unlock (&state->lock);
+  pthread_rwlock_unlock (&state->lock);
 }
 
 /* ---- saving and deleting ------------------------------------------------ */
@@ -648,11 +657,11 @@ set_status (TuskState *state, const char *id, TuskConnectionState new_state,
             const GError *error, TuskPool *pool, TuskSshTunnel *tunnel,
             GCancellable **cancellable_out)
 {
-  g_rw_lock_writer_lock (&state->lock);
+  pthread_rwlock_wrlock (&state->lock);
   Entry *entry = g_hash_table_lookup (state->connections, id);
   if (entry == NULL && new_state != TUSK_CONNECTION_CONNECTING)
     {
-      g_rw_lock_writer_unlock (&state->lock);
+      pthread_rwlock_unlock (&state->lock);
       return FALSE;
     }
   if (entry == NULL)
@@ -679,7 +688,7 @@ set_status (TuskState *state, const char *id, TuskConnectionState new_state,
   if (cancellable_out)
     *cancellable_out = g_object_ref (entry->cancellable);
   TuskConnectionStatus *status = status_of (id, entry);
-  g_rw_lock_writer_unlock (&state->lock);
+  pthread_rwlock_unlock (&state->lock);
 
   notify (state, status);
   return TRUE;
@@ -723,9 +732,9 @@ pool_through_tunnel (TuskState *state, const TuskConnectionConfig *config,
 
   g_autofree char *known_hosts
       = g_build_filename (state->data_dir, "known_hosts", NULL);
-  g_rw_lock_reader_lock (&state->lock);
+  pthread_rwlock_rdlock (&state->lock);
   g_autofree char *ssh_dir = g_strdup (state->ssh_dir);
-  g_rw_lock_reader_unlock (&state->lock);
+  pthread_rwlock_unlock (&state->lock);
   TuskSshTunnelOptions tunnel_options = {
     .ssh_dir = ssh_dir,
     .known_hosts = known_hosts,
@@ -768,13 +777,13 @@ connect_with (TuskState *state, const char *id,
 {
   /* One connect per id at a time; a second caller waits for the first
    * and shares its pool. */
-  g_mutex_lock (&state->connect_mutex);
+  pthread_mutex_lock (&state->connect_mutex);
   while (g_hash_table_contains (state->connecting, id))
-    g_cond_wait (&state->connect_cond, &state->connect_mutex);
+    pthread_cond_wait (&state->connect_cond, &state->connect_mutex);
   TuskPool *pool = tusk_state_get_pool (state, id);
   if (pool == NULL)
     g_hash_table_add (state->connecting, g_strdup (id));
-  g_mutex_unlock (&state->connect_mutex);
+  pthread_mutex_unlock (&state->connect_mutex);
   if (pool)
     return pool;
 
@@ -804,9 +813,9 @@ connect_with (TuskState *state, const char *id,
 
   if (local == NULL)
     {
-      g_rw_lock_reader_lock (&state->lock);
+      pthread_rwlock_rdlock (&state->lock);
       TuskPoolOptions options = state->pool_options;
-      g_rw_lock_reader_unlock (&state->lock);
+      pthread_rwlock_unlock (&state->lock);
       if (config->ssh_tunnel)
         pool = pool_through_tunnel (state, config, password, &options, &tunnel,
                                     entry_cancellable, &local);
@@ -843,10 +852,10 @@ connect_with (TuskState *state, const char *id,
                    touch_error->message);
     }
 
-  g_mutex_lock (&state->connect_mutex);
+  pthread_mutex_lock (&state->connect_mutex);
   g_hash_table_remove (state->connecting, id);
-  g_cond_broadcast (&state->connect_cond);
-  g_mutex_unlock (&state->connect_mutex);
+  pthread_cond_broadcast (&state->connect_cond);
+  pthread_mutex_unlock (&state->connect_mutex);
 
   if (local)
     g_propagate_error (error, local);
@@ -895,6 +904,7 @@ connect_thread (GTask *task, gpointer source, gpointer task_data,
   (void)source;
   TuskPool *pool = tusk_state_connect_sync (data->state, data->connection_id,
                                             cancellable, &error);
+  tusk_tsan_release (task); /* acquired by tusk_state_connect_finish() */
   if (pool)
     g_task_return_pointer (task, pool, (GDestroyNotify)tusk_pool_unref);
   else
@@ -923,6 +933,7 @@ tusk_state_connect_finish (TuskState *state, GAsyncResult *result,
 {
   g_return_val_if_fail (state != NULL, NULL);
   g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
+  tusk_tsan_acquire (result);
   return g_task_propagate_pointer (G_TASK (result), error);
 }
 
@@ -932,9 +943,9 @@ tusk_state_disconnect (TuskState *state, const char *connection_id)
   g_return_val_if_fail (state != NULL && connection_id != NULL, FALSE);
 
   tusk_query_registry_cancel_connection (state->queries, connection_id);
-  g_rw_lock_writer_lock (&state->lock);
+  pthread_rwlock_wrlock (&state->lock);
   gboolean found = g_hash_table_remove (state->connections, connection_id);
-  g_rw_lock_writer_unlock (&state->lock);
+  pthread_rwlock_unlock (&state->lock);
 
   if (found)
     notify (state, status_of (connection_id, NULL));
@@ -946,10 +957,10 @@ tusk_state_get_pool (TuskState *state, const char *connection_id)
 {
   g_return_val_if_fail (state != NULL && connection_id != NULL, NULL);
 
-  g_rw_lock_reader_lock (&state->lock);
+  pthread_rwlock_rdlock (&state->lock);
   Entry *entry = g_hash_table_lookup (state->connections, connection_id);
   TuskPool *pool = entry && entry->pool ? tusk_pool_ref (entry->pool) : NULL;
-  g_rw_lock_reader_unlock (&state->lock);
+  pthread_rwlock_unlock (&state->lock);
   return pool;
 }
 
@@ -958,11 +969,11 @@ tusk_state_dup_schema_cache (TuskState *state, const char *connection_id)
 {
   g_return_val_if_fail (state != NULL && connection_id != NULL, NULL);
 
-  g_rw_lock_reader_lock (&state->lock);
+  pthread_rwlock_rdlock (&state->lock);
   Entry *entry = g_hash_table_lookup (state->connections, connection_id);
   TuskSchemaCache *schema
       = entry && entry->schema ? tusk_schema_cache_ref (entry->schema) : NULL;
-  g_rw_lock_reader_unlock (&state->lock);
+  pthread_rwlock_unlock (&state->lock);
   return schema;
 }
 
@@ -971,10 +982,10 @@ tusk_state_get_status (TuskState *state, const char *connection_id)
 {
   g_return_val_if_fail (state != NULL && connection_id != NULL, NULL);
 
-  g_rw_lock_reader_lock (&state->lock);
+  pthread_rwlock_rdlock (&state->lock);
   TuskConnectionStatus *status = status_of (
       connection_id, g_hash_table_lookup (state->connections, connection_id));
-  g_rw_lock_reader_unlock (&state->lock);
+  pthread_rwlock_unlock (&state->lock);
   return status;
 }
 
@@ -993,13 +1004,13 @@ tusk_state_list_connections (TuskState *state)
 
   GPtrArray *list = g_ptr_array_new_with_free_func (
       (GDestroyNotify)tusk_connection_status_free);
-  g_rw_lock_reader_lock (&state->lock);
+  pthread_rwlock_rdlock (&state->lock);
   GHashTableIter iter;
   gpointer id, entry;
   g_hash_table_iter_init (&iter, state->connections);
   while (g_hash_table_iter_next (&iter, &id, &entry))
     g_ptr_array_add (list, status_of (id, entry));
-  g_rw_lock_reader_unlock (&state->lock);
+  pthread_rwlock_unlock (&state->lock);
   g_ptr_array_sort (list, compare_status);
   return list;
 }

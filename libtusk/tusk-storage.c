@@ -56,7 +56,11 @@
  * opens in one process run one at a time: simple, and an open is a few
  * milliseconds.  readers_lock protects every storage's readers list and
  * closed flag and every Reader's db and storage fields.  Never take
- * registry_lock while holding readers_lock.
+ * registry_lock while holding readers_lock.  Both, and each Waiter's, are
+ * pthread locks rather than GMutex/GCond, whose futexes in uninstrumented
+ * GLib ThreadSanitizer cannot see; the job queue (a GAsyncQueue) and the
+ * GTask of a _async write announce their hand-overs instead
+ * (tusk_tsan_release/acquire, tusk-runtime-private.h).
  *
  * Why in-memory mode uses the memdb VFS ("file:/tusk-mem-<uuid>?vfs=memdb")
  * rather than a shared-cache ":memory:" URI: both let several connections
@@ -72,6 +76,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -81,6 +86,7 @@
 
 #include "tusk-error-private.h"
 #include "tusk-log.h"
+#include "tusk-runtime-private.h"
 
 #define BUSY_TIMEOUT_MS 5000
 
@@ -221,8 +227,8 @@ typedef enum
 /* What a blocked caller waits on (_sync, flush); lives on its stack. */
 typedef struct
 {
-  GMutex mutex;
-  GCond cond;
+  pthread_mutex_t mutex;
+  pthread_cond_t cond;
   gboolean done; /* under mutex */
   gboolean ok;
   GError *error;
@@ -276,9 +282,9 @@ typedef enum
   MIGRATE_FAILED,
 } MigrateStatus;
 
-static GMutex registry_lock;
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static GHashTable *registry; /* canonical path -> Writer, under the lock */
-static GMutex readers_lock;
+static pthread_mutex_t readers_lock = PTHREAD_MUTEX_INITIALIZER;
 static guint64 next_storage_id = 1; /* under registry_lock */
 
 static void thread_readers_free (gpointer table);
@@ -715,15 +721,26 @@ job_free (Job *job)
   g_free (job);
 }
 
+/* Queues @job for @writer's thread.  GAsyncQueue's lock is a futex in
+ * uninstrumented GLib, so the hand-over of @job (and of what the caller
+ * wrote before it) is announced to ThreadSanitizer; writer_main() acquires
+ * each job it pops. */
+static void
+writer_push (Writer *writer, Job *job)
+{
+  tusk_tsan_release (job);
+  g_async_queue_push (writer->queue, job);
+}
+
 static void
 waiter_signal (Waiter *waiter, gboolean ok, GError *error)
 {
-  g_mutex_lock (&waiter->mutex);
+  pthread_mutex_lock (&waiter->mutex);
   waiter->ok = ok;
   waiter->error = error;
   waiter->done = TRUE;
-  g_cond_signal (&waiter->cond);
-  g_mutex_unlock (&waiter->mutex);
+  pthread_cond_signal (&waiter->cond);
+  pthread_mutex_unlock (&waiter->mutex);
 }
 
 /* Pushes @job and blocks until the writer signals @waiter; returns the
@@ -731,19 +748,19 @@ waiter_signal (Waiter *waiter, gboolean ok, GError *error)
 static gboolean
 push_and_wait (Writer *writer, Job *job, Waiter *waiter, GError **error)
 {
-  g_mutex_init (&waiter->mutex);
-  g_cond_init (&waiter->cond);
+  pthread_mutex_init (&waiter->mutex, NULL);
+  pthread_cond_init (&waiter->cond, NULL);
   waiter->done = FALSE;
   waiter->error = NULL;
   job->waiter = waiter;
-  g_async_queue_push (writer->queue, job);
+  writer_push (writer, job);
 
-  g_mutex_lock (&waiter->mutex);
+  pthread_mutex_lock (&waiter->mutex);
   while (!waiter->done)
-    g_cond_wait (&waiter->cond, &waiter->mutex);
-  g_mutex_unlock (&waiter->mutex);
-  g_mutex_clear (&waiter->mutex);
-  g_cond_clear (&waiter->cond);
+    pthread_cond_wait (&waiter->cond, &waiter->mutex);
+  pthread_mutex_unlock (&waiter->mutex);
+  pthread_mutex_destroy (&waiter->mutex);
+  pthread_cond_destroy (&waiter->cond);
 
   if (waiter->error != NULL)
     g_propagate_error (error, waiter->error);
@@ -786,6 +803,7 @@ writer_main (gpointer user_data)
   for (;;)
     {
       Job *job = g_async_queue_pop (writer->queue);
+      tusk_tsan_acquire (job);
       GError *error = NULL;
       gboolean ok = TRUE;
 
@@ -805,6 +823,9 @@ writer_main (gpointer user_data)
           case JOB_WRITE:
           default:
             {
+              /* write_finish() acquires what the task carries back. */
+              if (job->task != NULL)
+                tusk_tsan_release (job->task);
               if (job->task != NULL
                   && g_task_return_error_if_cancelled (job->task))
                 {
@@ -816,6 +837,7 @@ writer_main (gpointer user_data)
                   ok = run_write (writer->db, job, &error);
                   if (job->task != NULL)
                     {
+                      tusk_tsan_release (job->task);
                       if (ok)
                         g_task_return_boolean (job->task, TRUE);
                       else
@@ -871,7 +893,7 @@ writer_new (const char *key, sqlite3 *db, GError **error)
 static void
 writer_unref (Writer *writer)
 {
-  g_mutex_lock (&registry_lock);
+  pthread_mutex_lock (&registry_lock);
   g_assert (writer->refcount > 0);
   gboolean last = --writer->refcount == 0;
   if (last && writer->key != NULL)
@@ -879,13 +901,13 @@ writer_unref (Writer *writer)
       g_assert (g_hash_table_lookup (registry, writer->key) == writer);
       g_hash_table_remove (registry, writer->key);
     }
-  g_mutex_unlock (&registry_lock);
+  pthread_mutex_unlock (&registry_lock);
   if (!last)
     return;
 
   Job *stop = g_new0 (Job, 1);
   stop->kind = JOB_STOP;
-  g_async_queue_push (writer->queue, stop);
+  writer_push (writer, stop);
   g_thread_join (writer->thread);
   g_async_queue_unref (writer->queue);
   g_free (writer->key);
@@ -932,7 +954,7 @@ tusk_storage_open (const char *data_dir, GError **error)
   sqlite3 *db = NULL;
   FileStatus status = FILE_UNUSABLE;
 
-  g_mutex_lock (&registry_lock);
+  pthread_mutex_lock (&registry_lock);
   storage->id = next_storage_id++;
   if (registry == NULL)
     registry = g_hash_table_new (g_str_hash, g_str_equal);
@@ -950,7 +972,7 @@ tusk_storage_open (const char *data_dir, GError **error)
   if (shared != NULL)
     {
       shared->refcount++;
-      g_mutex_unlock (&registry_lock);
+      pthread_mutex_unlock (&registry_lock);
       storage->writer = shared;
       storage->path = g_steal_pointer (&path);
       storage->uri = g_strdup (storage->path);
@@ -981,7 +1003,7 @@ tusk_storage_open (const char *data_dir, GError **error)
 
   if (status == FILE_REFUSED)
     {
-      g_mutex_unlock (&registry_lock);
+      pthread_mutex_unlock (&registry_lock);
       tusk_warn ("%s", reason->message);
       g_propagate_error (error, g_steal_pointer (&reason));
       storage_free (storage);
@@ -1006,7 +1028,7 @@ tusk_storage_open (const char *data_dir, GError **error)
       db = open_memory (&storage->uri, error);
       if (db == NULL)
         {
-          g_mutex_unlock (&registry_lock);
+          pthread_mutex_unlock (&registry_lock);
           storage_free (storage);
           return NULL;
         }
@@ -1030,14 +1052,14 @@ tusk_storage_open (const char *data_dir, GError **error)
       = writer_new (storage->in_memory ? NULL : storage->path, db, error);
   if (storage->writer == NULL)
     {
-      g_mutex_unlock (&registry_lock);
+      pthread_mutex_unlock (&registry_lock);
       close_db (db);
       storage_free (storage);
       return NULL;
     }
   if (!storage->in_memory)
     g_hash_table_insert (registry, storage->writer->key, storage->writer);
-  g_mutex_unlock (&registry_lock);
+  pthread_mutex_unlock (&registry_lock);
 
   if (storage->was_reset)
     tusk_warn ("%s", storage->reset_message);
@@ -1112,7 +1134,7 @@ reader_release (gpointer data)
 {
   Reader *reader = data;
 
-  g_mutex_lock (&readers_lock);
+  pthread_mutex_lock (&readers_lock);
   if (reader->storage != NULL)
     {
       reader->storage->readers
@@ -1121,7 +1143,7 @@ reader_release (gpointer data)
       reader_drop_locked (reader); /* the list's ownership */
     }
   reader_drop_locked (reader); /* the table's */
-  g_mutex_unlock (&readers_lock);
+  pthread_mutex_unlock (&readers_lock);
 }
 
 static void
@@ -1136,9 +1158,9 @@ reader_is_detached (gpointer key, gpointer value, gpointer user_data)
   (void)key;
   (void)user_data;
   Reader *reader = value;
-  g_mutex_lock (&readers_lock);
+  pthread_mutex_lock (&readers_lock);
   gboolean detached = reader->storage == NULL;
-  g_mutex_unlock (&readers_lock);
+  pthread_mutex_unlock (&readers_lock);
   return detached;
 }
 
@@ -1152,7 +1174,7 @@ close_readers (TuskStorage *storage)
   if (table != NULL)
     g_hash_table_remove (table, &storage->id);
 
-  g_mutex_lock (&readers_lock);
+  pthread_mutex_lock (&readers_lock);
   storage->closed = TRUE;
   while (storage->readers != NULL)
     {
@@ -1163,7 +1185,7 @@ close_readers (TuskStorage *storage)
       reader->storage = NULL;
       reader_drop_locked (reader);
     }
-  g_mutex_unlock (&readers_lock);
+  pthread_mutex_unlock (&readers_lock);
 }
 
 sqlite3 *
@@ -1210,11 +1232,11 @@ tusk_storage_reader (TuskStorage *storage, GError **error)
   reader->storage = storage;
   reader->owners = 2;
 
-  g_mutex_lock (&readers_lock);
+  pthread_mutex_lock (&readers_lock);
   gboolean closed = storage->closed;
   if (!closed)
     storage->readers = g_list_prepend (storage->readers, reader);
-  g_mutex_unlock (&readers_lock);
+  pthread_mutex_unlock (&readers_lock);
   if (closed)
     {
       g_critical ("tusk_storage_reader() called on a closed storage");
@@ -1274,7 +1296,7 @@ tusk_storage_write_async (TuskStorage *storage, TuskStorageWriteFunc func,
   /* A write that ran reports its own result even if cancelled meanwhile:
    * "cancelled" must never hide a commit. */
   g_task_set_check_cancellable (job->task, FALSE);
-  g_async_queue_push (storage->writer->queue, job);
+  writer_push (storage->writer, job);
 }
 
 gboolean
@@ -1287,6 +1309,7 @@ tusk_storage_write_finish (TuskStorage *storage, GAsyncResult *result,
                             == tusk_storage_write_async,
                         FALSE);
 
+  tusk_tsan_acquire (result);
   GError *local = NULL;
   if (g_task_propagate_boolean (G_TASK (result), &local))
     return TRUE;
@@ -1309,8 +1332,7 @@ tusk_storage_write_queue (TuskStorage *storage, TuskStorageWriteFunc func,
   g_return_if_fail (storage != NULL);
   g_return_if_fail (func != NULL);
 
-  g_async_queue_push (storage->writer->queue,
-                      job_new (JOB_WRITE, func, data, destroy));
+  writer_push (storage->writer, job_new (JOB_WRITE, func, data, destroy));
 }
 
 void

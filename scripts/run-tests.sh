@@ -6,11 +6,12 @@
 #      warnings as errors;
 #   2. starts the test environment once (scripts/test-env.sh: PostgreSQL,
 #      the Secret Service, sshd) and runs every test in the first two trees
-#      inside it, and the thread-heavy tests whose locks TSan can see (the
-#      pool and the runtime use pthread locks; GLib's are invisible to it)
-#      in the third; the unit tests also run under valgrind memcheck
-#      (build/, --setup valgrind), where a definite leak or a memory error
-#      fails;
+#      inside it, and every test of a module with threads of its own (pool,
+#      runtime, storage writer, log writer, keychain thread, query, state)
+#      in the third: those modules use pthread locks and mark their GLib
+#      hand-offs for TSan, which cannot see GLib's futexes; the unit tests
+#      also run under valgrind memcheck (build/, --setup valgrind), where a
+#      definite leak or a memory error fails;
 #   3. builds the libFuzzer targets with clang (build-fuzz/) and runs each
 #      for 30 s from its seed corpus (scripts/fuzz.sh; `make fuzz` runs
 #      them longer);
@@ -57,7 +58,7 @@ scripts/test-env.sh -- bash -c '
   meson test -C build-asan --no-rebuild --print-errorlogs --num-processes 2 --no-suite lint "$@"
   echo "== the threaded core under ThreadSanitizer"
   G_SLICE=always-malloc TSAN_OPTIONS="halt_on_error=1 suppressions=$PWD/tests/tsan.supp" \
-    meson test -C build-tsan --no-rebuild --print-errorlogs --num-processes 2 pool runtime
+    meson test -C build-tsan --no-rebuild --print-errorlogs --num-processes 2 pool runtime storage log credentials query state
   echo "== the unit tests under valgrind memcheck (definite leaks fail)"
   meson test -C build --no-rebuild --print-errorlogs --num-processes 2 --setup valgrind \
     error log data-dir connection-config repos storage-export sql-split storage

@@ -723,7 +723,12 @@ test_no_dbus (void)
   gint64 start = g_get_monotonic_time ();
   TuskCredentials *creds = tusk_credentials_new ();
   gint64 elapsed = g_get_monotonic_time () - start;
-  g_assert_cmpint (elapsed, <, 100 * 1000);
+  /* Without a bus the probe fails at once rather than waiting out its
+   * timeout.  (How fast is for bench/: no timed bound here, the sanitizer
+   * builds on a shared machine are many times slower.) */
+  g_test_message ("tusk_credentials_new() without a bus: %.1f ms",
+                  elapsed / 1000.0);
+  g_assert_cmpint (elapsed, <, TUSK_CREDENTIALS_PROBE_TIMEOUT_MS * 1000);
 
   g_assert_false (tusk_credentials_is_available (creds));
   const char *reason = tusk_credentials_get_unavailable_reason (creds);

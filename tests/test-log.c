@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,8 +39,9 @@ typedef struct
 {
   char *tmp;
   char *log_dir;
-  GMutex lock; /* protects console, blocked, in_callback */
-  GCond cond;
+  pthread_mutex_t lock; /* protects console, blocked, in_callback (not a
+                          GMutex: ThreadSanitizer sees it) */
+  pthread_cond_t cond;
   GString *console;
   gboolean blocked;     /* the console callback waits while set */
   gboolean in_callback; /* it was entered at least once */
@@ -52,21 +54,21 @@ console_capture (const char *line, gpointer data)
 {
   Fixture *f = data;
 
-  g_mutex_lock (&f->lock);
+  pthread_mutex_lock (&f->lock);
   f->in_callback = TRUE;
-  g_cond_broadcast (&f->cond);
+  pthread_cond_broadcast (&f->cond);
   while (f->blocked)
-    g_cond_wait (&f->cond, &f->lock);
+    pthread_cond_wait (&f->cond, &f->lock);
   g_string_append (f->console, line);
-  g_mutex_unlock (&f->lock);
+  pthread_mutex_unlock (&f->lock);
 }
 
 static char *
 console_dup (Fixture *f)
 {
-  g_mutex_lock (&f->lock);
+  pthread_mutex_lock (&f->lock);
   char *text = g_strdup (f->console->str);
-  g_mutex_unlock (&f->lock);
+  pthread_mutex_unlock (&f->lock);
   return text;
 }
 
@@ -75,9 +77,9 @@ fixture_clock (gpointer data)
 {
   Fixture *f = data;
 
-  g_mutex_lock (&f->lock);
+  pthread_mutex_lock (&f->lock);
   GDateTime *now = g_date_time_ref (f->now);
-  g_mutex_unlock (&f->lock);
+  pthread_mutex_unlock (&f->lock);
   return now;
 }
 
@@ -86,10 +88,10 @@ static void
 set_local_time (Fixture *f, int year, int month, int day, int hour, int minute,
                 double seconds)
 {
-  g_mutex_lock (&f->lock);
+  pthread_mutex_lock (&f->lock);
   g_clear_pointer (&f->now, g_date_time_unref);
   f->now = g_date_time_new_local (year, month, day, hour, minute, seconds);
-  g_mutex_unlock (&f->lock);
+  pthread_mutex_unlock (&f->lock);
   tusk_log_set_clock_for_testing (fixture_clock, f);
 }
 
@@ -124,8 +126,8 @@ fixture_setup (Fixture *f, G_GNUC_UNUSED gconstpointer data)
   f->tmp = g_dir_make_tmp ("tusk-log-XXXXXX", &error);
   g_assert_no_error (error);
   f->log_dir = g_build_filename (f->tmp, "logs", NULL);
-  g_mutex_init (&f->lock);
-  g_cond_init (&f->cond);
+  pthread_mutex_init (&f->lock, NULL);
+  pthread_cond_init (&f->cond, NULL);
   f->console = g_string_new (NULL);
   f->blocked = FALSE;
   f->in_callback = FALSE;
@@ -153,8 +155,8 @@ fixture_teardown (Fixture *f, G_GNUC_UNUSED gconstpointer data)
   g_free (f->log_dir);
   g_string_free (f->console, TRUE);
   g_clear_pointer (&f->now, g_date_time_unref);
-  g_cond_clear (&f->cond);
-  g_mutex_clear (&f->lock);
+  pthread_cond_destroy (&f->cond);
+  pthread_mutex_destroy (&f->lock);
 }
 
 static char *
@@ -385,22 +387,22 @@ test_dropped (Fixture *f, G_GNUC_UNUSED gconstpointer data)
   tusk_log_init (NULL);
 
   /* Hold the writer inside the console callback, then overfill the queue. */
-  g_mutex_lock (&f->lock);
+  pthread_mutex_lock (&f->lock);
   f->blocked = TRUE;
-  g_mutex_unlock (&f->lock);
+  pthread_mutex_unlock (&f->lock);
   tusk_info ("first");
-  g_mutex_lock (&f->lock);
+  pthread_mutex_lock (&f->lock);
   while (!f->in_callback)
-    g_cond_wait (&f->cond, &f->lock);
-  g_mutex_unlock (&f->lock);
+    pthread_cond_wait (&f->cond, &f->lock);
+  pthread_mutex_unlock (&f->lock);
 
   for (guint i = 0; i < TUSK_LOG_MAX_PENDING + 5; i++)
     tusk_info ("x");
 
-  g_mutex_lock (&f->lock);
+  pthread_mutex_lock (&f->lock);
   f->blocked = FALSE;
-  g_cond_broadcast (&f->cond);
-  g_mutex_unlock (&f->lock);
+  pthread_cond_broadcast (&f->cond);
+  pthread_mutex_unlock (&f->lock);
   tusk_log_flush ();
 
   g_autofree char *console = console_dup (f);

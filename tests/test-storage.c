@@ -7,6 +7,7 @@
  * prints each acknowledged id to stdout.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -620,8 +621,8 @@ test_migrate_failed_in_writer (Fixture *f, gconstpointer data)
 typedef struct
 {
   const char *dir;
-  GMutex mutex;
-  GCond cond;
+  pthread_mutex_t mutex; /* not a GMutex: ThreadSanitizer sees it */
+  pthread_cond_t cond;
   gboolean go;
   int index;
 } Race;
@@ -630,11 +631,11 @@ static gpointer
 race_open_thread (gpointer user_data)
 {
   Race *race = user_data;
-  g_mutex_lock (&race->mutex);
+  pthread_mutex_lock (&race->mutex);
   int index = race->index++;
   while (!race->go)
-    g_cond_wait (&race->cond, &race->mutex);
-  g_mutex_unlock (&race->mutex);
+    pthread_cond_wait (&race->cond, &race->mutex);
+  pthread_mutex_unlock (&race->mutex);
 
   TuskStorage *storage = open_ok (race->dir);
   g_assert_false (tusk_storage_was_reset (storage));
@@ -653,18 +654,18 @@ test_open_threads (Fixture *f, gconstpointer data)
   (void)data;
   Race race = { .dir = f->root };
   GThread *threads[20];
-  g_mutex_init (&race.mutex);
-  g_cond_init (&race.cond);
+  pthread_mutex_init (&race.mutex, NULL);
+  pthread_cond_init (&race.cond, NULL);
   for (int i = 0; i < 20; i++)
     threads[i] = g_thread_new ("opener", race_open_thread, &race);
-  g_mutex_lock (&race.mutex);
+  pthread_mutex_lock (&race.mutex);
   race.go = TRUE;
-  g_cond_broadcast (&race.cond);
-  g_mutex_unlock (&race.mutex);
+  pthread_cond_broadcast (&race.cond);
+  pthread_mutex_unlock (&race.mutex);
   for (int i = 0; i < 20; i++)
     g_thread_join (threads[i]);
-  g_mutex_clear (&race.mutex);
-  g_cond_clear (&race.cond);
+  pthread_mutex_destroy (&race.mutex);
+  pthread_cond_destroy (&race.cond);
 
   TuskStorage *storage = open_ok (f->root);
   g_assert_cmpint (read_int (storage, "SELECT count(*) FROM ui_state"), ==, 20);
@@ -774,8 +775,8 @@ typedef struct
 {
   TuskStorage *storage;
   sqlite3 *db;
-  GMutex mutex;
-  GCond cond;
+  pthread_mutex_t mutex;
+  pthread_cond_t cond;
   int stage; /* 1: the thread read; 2: the storage closed */
 } ReaderThread;
 
@@ -786,13 +787,13 @@ reader_thread (gpointer user_data)
   sqlite3 *db = tusk_storage_reader (rt->storage, NULL);
   g_assert_nonnull (db);
   g_assert_cmpint (query_int (db, "SELECT count(*) FROM ui_state"), ==, 1);
-  g_mutex_lock (&rt->mutex);
+  pthread_mutex_lock (&rt->mutex);
   rt->db = db;
   rt->stage = 1;
-  g_cond_broadcast (&rt->cond);
+  pthread_cond_broadcast (&rt->cond);
   while (rt->stage != 2)
-    g_cond_wait (&rt->cond, &rt->mutex);
-  g_mutex_unlock (&rt->mutex);
+    pthread_cond_wait (&rt->cond, &rt->mutex);
+  pthread_mutex_unlock (&rt->mutex);
   /* Exits after the storage was freed: the thread-local destroy must cope. */
   return NULL;
 }
@@ -802,27 +803,27 @@ test_reader_threads (Fixture *f, gconstpointer data)
 {
   (void)data;
   ReaderThread rt = { 0 };
-  g_mutex_init (&rt.mutex);
-  g_cond_init (&rt.cond);
+  pthread_mutex_init (&rt.mutex, NULL);
+  pthread_cond_init (&rt.cond, NULL);
   rt.storage = open_ok (f->root);
   write_sql (rt.storage,
              "INSERT INTO ui_state (key, value_json) VALUES ('a', '1')");
 
   GThread *thread = g_thread_new ("reader", reader_thread, &rt);
-  g_mutex_lock (&rt.mutex);
+  pthread_mutex_lock (&rt.mutex);
   while (rt.stage != 1)
-    g_cond_wait (&rt.cond, &rt.mutex);
-  g_mutex_unlock (&rt.mutex);
+    pthread_cond_wait (&rt.cond, &rt.mutex);
+  pthread_mutex_unlock (&rt.mutex);
   g_assert_true (rt.db != tusk_storage_reader (rt.storage, NULL));
 
   tusk_storage_close (rt.storage);
-  g_mutex_lock (&rt.mutex);
+  pthread_mutex_lock (&rt.mutex);
   rt.stage = 2;
-  g_cond_broadcast (&rt.cond);
-  g_mutex_unlock (&rt.mutex);
+  pthread_cond_broadcast (&rt.cond);
+  pthread_mutex_unlock (&rt.mutex);
   g_thread_join (thread);
-  g_mutex_clear (&rt.mutex);
-  g_cond_clear (&rt.cond);
+  pthread_mutex_destroy (&rt.mutex);
+  pthread_cond_destroy (&rt.cond);
 
   /* The WAL was checkpointed and removed: no connection was left open. */
   g_autofree char *wal = g_strconcat (f->db_path, "-wal", NULL);
