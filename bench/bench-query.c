@@ -1,15 +1,20 @@
 /* bench-query.c: the query numbers of issue 6, each beside a plain libpq
- * program doing the same work in the same run, printed with the ratio and
- * PASS or MISS against the issue's target:
+ * program doing the same work in the same run, reported as medians
+ * [min-max] with the ratio and PASS or MISS against the issue's target
+ * (bench-common.h):
  *
  *   - streaming SELECT g, md5 (g::text), now () FROM generate_series (1,
  *     1000000) g to a consumer that drops rows, vs a libpq single-row-mode
- *     loop: wall, client CPU, peak RSS, time to the first batch;
- *   - the same fully materialized vs a PQexec loop touching every value;
+ *     loop: wall, client CPU, peak RSS, time to the first batch, over
+ *     STREAM_TRIALS alternating trials a side;
+ *   - the same fully materialized vs a PQexec loop touching every value,
+ *     over MATERIALIZED_TRIALS alternating trials a side;
  *   - 10,000 sequential SELECT 1 through pool + runtime + main-context
- *     delivery vs a PQexec loop;
+ *     delivery vs a PQexec loop, the two sides in alternating rounds on
+ *     one connection (see select1_rounds ()): the time a query of each
+ *     round, and the totals;
  *   - cancel latency (pg_sleep (30) cancelled -> cancelled error delivered),
- *     median and max over 20, vs raw PQcancel.
+ *     20 times, vs raw PQcancel: median and slowest.
  *
  * Each side of a comparison runs in a child process of its own, so that its
  * CPU time and peak RSS (wait4()) are its own.  Needs the test environment
@@ -21,13 +26,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bench-common.h"
 #include "tusk.h"
 #include "tusk-pool-private.h"
 
 #define BIG_SQL                                                                \
   "SELECT g, md5 (g::text), now () FROM generate_series (1, 1000000) g"
 
-static int misses = 0;
+#define STREAM_TRIALS 3
 
 typedef struct
 {
@@ -38,46 +44,13 @@ typedef struct
   double extra2;
 } Figures;
 
-static void
-report (const char *what, double figure, double baseline, const char *unit,
-        double max_ratio, double max_abs)
-{
-  double ratio = baseline > 0 ? figure / baseline : 0;
-  gboolean pass = TRUE;
-  if (max_ratio > 0 && ratio > max_ratio)
-    pass = FALSE;
-  if (max_abs > 0 && figure > max_abs)
-    pass = FALSE;
-  printf ("%-40s %10.2f %-4s libpq %10.2f  ratio %5.2f", what, figure, unit,
-          baseline, ratio);
-  if (max_ratio > 0)
-    printf ("  (target ratio <= %.2f)", max_ratio);
-  if (max_abs > 0)
-    printf ("  (target < %g %s)", max_abs, unit);
-  printf ("  %s\n", pass ? "PASS" : "MISS");
-  if (!pass)
-    misses++;
-}
-
-/* Returns (transfer none) a test-environment variable; exits without it. */
-static const char *
-tusk_test_env (const char *name)
-{
-  const char *value = g_getenv (name);
-  if (value == NULL || *value == '\0')
-    g_error ("%s is not set: run through scripts/test-env.sh (make bench)",
-             name);
-  return value;
-}
-
 static char *
 conninfo (void)
 {
-  return g_strdup_printf ("host=%s port=%s dbname=%s user=%s sslmode=disable",
-                          tusk_test_env ("TUSK_TEST_PGHOST"),
-                          tusk_test_env ("TUSK_TEST_PGPORT"),
-                          tusk_test_env ("TUSK_TEST_PGDATABASE"),
-                          tusk_test_env ("TUSK_TEST_PGUSER_TRUST"));
+  return g_strdup_printf (
+      "host=%s port=%s dbname=%s user=%s sslmode=disable",
+      bench_env ("TUSK_TEST_PGHOST"), bench_env ("TUSK_TEST_PGPORT"),
+      bench_env ("TUSK_TEST_PGDATABASE"), bench_env ("TUSK_TEST_PGUSER_TRUST"));
 }
 
 static PGconn *
@@ -95,10 +68,10 @@ pool_new (void)
 {
   TuskConnectionConfig *config = tusk_connection_config_new ();
   config->name = g_strdup ("bench");
-  config->host = g_strdup (tusk_test_env ("TUSK_TEST_PGHOST"));
-  config->port = atoi (tusk_test_env ("TUSK_TEST_PGPORT"));
-  config->database = g_strdup (tusk_test_env ("TUSK_TEST_PGDATABASE"));
-  config->username = g_strdup (tusk_test_env ("TUSK_TEST_PGUSER_TRUST"));
+  config->host = g_strdup (bench_env ("TUSK_TEST_PGHOST"));
+  config->port = atoi (bench_env ("TUSK_TEST_PGPORT"));
+  config->database = g_strdup (bench_env ("TUSK_TEST_PGDATABASE"));
+  config->username = g_strdup (bench_env ("TUSK_TEST_PGUSER_TRUST"));
   config->ssl_mode = TUSK_SSL_MODE_DISABLE;
   g_autoptr (GError) error = NULL;
   TuskPool *pool = tusk_pool_new_sync (config, NULL, NULL, NULL, &error);
@@ -108,11 +81,7 @@ pool_new (void)
   return pool;
 }
 
-static double
-ms_since (gint64 start)
-{
-  return (g_get_monotonic_time () - start) / 1000.0;
-}
+#define ms_since bench_ms_since
 
 /* Runs @body in a child; it returns two figures of its own through a pipe;
  * wall time is measured around the body inside the child. */
@@ -151,6 +120,57 @@ in_child (Body body)
                    + (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1000.0;
   figures.rss_mib = usage.ru_maxrss / 1024.0;
   return figures;
+}
+
+/* Runs @body in a child, which fills @values; returns (transfer full)
+ * them. */
+typedef void (*ValuesBody) (GArray *values);
+
+static GArray *
+in_child_values (ValuesBody body)
+{
+  int fds[2];
+  g_assert_cmpint (pipe (fds), ==, 0);
+  fflush (stdout);
+  pid_t pid = fork ();
+  g_assert_cmpint (pid, >=, 0);
+  if (pid == 0)
+    {
+      close (fds[0]);
+      GArray *values = g_array_new (FALSE, FALSE, sizeof (double));
+      body (values);
+      guint n = values->len;
+      if (write (fds[1], &n, sizeof n) != sizeof n
+          || write (fds[1], values->data, n * sizeof (double))
+                 != (ssize_t)(n * sizeof (double)))
+        _exit (1);
+      _exit (0);
+    }
+  close (fds[1]);
+  guint n = 0;
+  if (read (fds[0], &n, sizeof n) != sizeof n)
+    g_error ("child failed");
+  GArray *values = g_array_sized_new (FALSE, FALSE, sizeof (double), n);
+  g_array_set_size (values, n);
+  gsize want = n * sizeof (double), got = 0;
+  while (got < want)
+    {
+      ssize_t r = read (fds[0], values->data + got, want - got);
+      if (r <= 0)
+        g_error ("child failed");
+      got += (gsize)r;
+    }
+  close (fds[0]);
+  int status = 0;
+  waitpid (pid, &status, 0);
+  return values;
+}
+
+/* A BenchStat of one value. */
+static BenchStat
+bench_one (double value)
+{
+  return (BenchStat){ value, value, value };
 }
 
 /* ---- streaming ---------------------------------------------------------- */
@@ -236,6 +256,8 @@ tusk_stream (double *first_batch_ms, double *rows, double *wall)
 
 /* ---- materialized ----------------------------------------------------- */
 
+#define MATERIALIZED_TRIALS 5
+
 static void
 libpq_exec (double *bytes, double *rows, double *wall)
 {
@@ -303,30 +325,39 @@ tusk_materialized (double *bytes, double *rows, double *wall)
 
 /* ---- many small queries ------------------------------------------------ */
 
+/* 10,000 queries a side on the same connection and backend: the pool's one
+ * connection, which the libpq side borrows (tusk_pool_acquire_sync (), then
+ * a plain PQexec loop on its PGconn) and Tusk gets back through the pool.
+ * So the server does the same work for both (one backend, one session with
+ * the pool's settings) and only the client path differs.  The sides take
+ * turns in rounds of ROUND queries, after a warm-up round each that is not
+ * counted: the machine is shared, and its load changes from one moment,
+ * and one backend process, to the next.  The figures are each side's
+ * total. */
 #define N_SMALL 10000
+#define ROUND   20
 
-static void
-libpq_select1 (double *unused, double *unused2, double *wall)
+static double
+libpq_small_round (TuskPool *pool, int n)
 {
-  (void)unused;
-  (void)unused2;
-  PGconn *pg = raw_connect ();
+  g_autoptr (GError) error = NULL;
+  TuskPoolConn *conn = tusk_pool_acquire_sync (pool, NULL, &error);
+  if (conn == NULL)
+    g_error ("acquire: %s", error->message);
+  PGconn *pg = tusk_pool_conn_get_pg (conn);
   gint64 start = g_get_monotonic_time ();
-  for (int i = 0; i < N_SMALL; i++)
+  for (int i = 0; i < n; i++)
     PQclear (PQexec (pg, "SELECT 1"));
-  *wall = ms_since (start);
-  PQfinish (pg);
+  double ms = ms_since (start);
+  tusk_pool_release (conn);
+  return ms;
 }
 
-static void
-tusk_select1 (double *unused, double *unused2, double *wall)
+static double
+tusk_small_round (TuskPool *pool, TuskRuntime *runtime, int n)
 {
-  (void)unused;
-  (void)unused2;
-  TuskRuntime *runtime = tusk_runtime_new (0);
-  TuskPool *pool = pool_new ();
   gint64 start = g_get_monotonic_time ();
-  for (int i = 0; i < N_SMALL; i++)
+  for (int i = 0; i < n; i++)
     {
       Wait w = { 0 };
       TuskQueryHandle *handle = tusk_query_execute_async (
@@ -337,7 +368,25 @@ tusk_select1 (double *unused, double *unused2, double *wall)
       tusk_query_result_free (w.result);
       tusk_query_handle_unref (handle);
     }
-  *wall = ms_since (start);
+  return ms_since (start);
+}
+
+/* In a child: each round's time a query in µs, libpq's then Tusk's, round
+ * after round. */
+static void
+select1_rounds (GArray *values)
+{
+  TuskRuntime *runtime = tusk_runtime_new (0);
+  TuskPool *pool = pool_new ();
+  libpq_small_round (pool, ROUND); /* warm-up */
+  tusk_small_round (pool, runtime, ROUND);
+  for (int done = 0; done < N_SMALL; done += ROUND)
+    {
+      double libpq_us = libpq_small_round (pool, ROUND) * 1000 / ROUND;
+      double tusk_us = tusk_small_round (pool, runtime, ROUND) * 1000 / ROUND;
+      g_array_append_val (values, libpq_us);
+      g_array_append_val (values, tusk_us);
+    }
   tusk_pool_unref (pool);
   tusk_runtime_free (runtime);
 }
@@ -346,19 +395,11 @@ tusk_select1 (double *unused, double *unused2, double *wall)
 
 #define N_CANCEL 20
 
-static int
-compare_double (const void *a, const void *b)
-{
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y ? 1 : 0;
-}
-
+/* The time from each cancel to the cancelled error, in ms. */
 static void
-libpq_cancel (double *median, double *max, double *wall)
+libpq_cancel (GArray *values)
 {
   PGconn *pg = raw_connect ();
-  double lat[N_CANCEL];
-  gint64 begin = g_get_monotonic_time ();
   for (int i = 0; i < N_CANCEL; i++)
     {
       PQsendQuery (pg, "SELECT pg_sleep (30)");
@@ -370,23 +411,18 @@ libpq_cancel (double *median, double *max, double *wall)
       PGresult *res;
       while ((res = PQgetResult (pg)) != NULL)
         PQclear (res);
-      lat[i] = ms_since (start);
+      double ms = ms_since (start);
+      g_array_append_val (values, ms);
       PQfreeCancel (cancel);
     }
-  *wall = ms_since (begin);
-  qsort (lat, N_CANCEL, sizeof lat[0], compare_double);
-  *median = lat[N_CANCEL / 2];
-  *max = lat[N_CANCEL - 1];
   PQfinish (pg);
 }
 
 static void
-tusk_cancel (double *median, double *max, double *wall)
+tusk_cancel (GArray *values)
 {
   TuskRuntime *runtime = tusk_runtime_new (0);
   TuskPool *pool = pool_new ();
-  double lat[N_CANCEL];
-  gint64 begin = g_get_monotonic_time ();
   for (int i = 0; i < N_CANCEL; i++)
     {
       Wait w = { 0 };
@@ -396,16 +432,13 @@ tusk_cancel (double *median, double *max, double *wall)
       gint64 start = g_get_monotonic_time ();
       tusk_query_handle_cancel (handle);
       run_main_until (&w.done);
-      lat[i] = ms_since (start);
+      double ms = ms_since (start);
+      g_array_append_val (values, ms);
       if (w.error == NULL || w.error->code != TUSK_ERROR_QUERY_CANCELLED)
         g_error ("expected a cancel");
       g_clear_error (&w.error);
       tusk_query_handle_unref (handle);
     }
-  *wall = ms_since (begin);
-  qsort (lat, N_CANCEL, sizeof lat[0], compare_double);
-  *median = lat[N_CANCEL / 2];
-  *max = lat[N_CANCEL - 1];
   tusk_pool_unref (pool);
   tusk_runtime_free (runtime);
 }
@@ -423,6 +456,26 @@ wanted (int argc, char **argv, const char *part)
   return FALSE;
 }
 
+/* Trials of two bodies taking turns (libpq first), so that both sides see
+ * the machine's load alike. */
+typedef struct
+{
+  double wall[8], cpu[8], rss[8], extra[8], extra2[8];
+  int n;
+} Trials;
+
+static void
+trials_add (Trials *trials, Figures figures)
+{
+  g_assert (trials->n < 8);
+  trials->wall[trials->n] = figures.wall_ms;
+  trials->cpu[trials->n] = figures.cpu_ms;
+  trials->rss[trials->n] = figures.rss_mib;
+  trials->extra[trials->n] = figures.extra;
+  trials->extra2[trials->n] = figures.extra2;
+  trials->n++;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -430,51 +483,99 @@ main (int argc, char **argv)
   tusk_log_set_filter ("warn", NULL);
   setvbuf (stdout, NULL, _IOLBF, 0);
 
-  Figures base, ours;
   if (wanted (argc, argv, "stream"))
     {
-      printf ("streaming 1,000,000 rows to a consumer that drops them\n");
-      base = in_child (libpq_single_row);
-      ours = in_child (tusk_stream);
-      g_assert_cmpfloat (ours.extra2, ==, 1000000);
-      report ("  wall", ours.wall_ms, base.wall_ms, "ms", 1.05, 0);
-      report ("  client CPU", ours.cpu_ms, base.cpu_ms, "ms", 1.5, 0);
-      report ("  peak RSS", ours.rss_mib, base.rss_mib, "MiB", 0, 32);
-      report ("  first batch (libpq: first row)", ours.extra, base.extra, "ms",
-              0, base.extra + 50);
+      printf ("streaming 1,000,000 rows to a consumer that drops them, "
+              "%d alternating trials a side\n",
+              STREAM_TRIALS);
+      Trials base = { 0 }, ours = { 0 };
+      for (int t = 0; t < STREAM_TRIALS; t++)
+        {
+          trials_add (&base, in_child (libpq_single_row));
+          trials_add (&ours, in_child (tusk_stream));
+          g_assert_cmpfloat (ours.extra2[t], ==, 1000000);
+        }
+      int n = STREAM_TRIALS;
+      BenchStat first_row = bench_stat (base.extra, n);
+      bench_report ("query", "stream wall", "ms", bench_stat (ours.wall, n),
+                    "libpq", bench_stat (base.wall, n), BENCH_RATIO_AT_MOST,
+                    1.05);
+      bench_report ("query", "stream client CPU", "ms",
+                    bench_stat (ours.cpu, n), "libpq", bench_stat (base.cpu, n),
+                    BENCH_RATIO_AT_MOST, 1.5);
+      bench_report ("query", "stream peak RSS", "MiB", bench_stat (ours.rss, n),
+                    "libpq", bench_stat (base.rss, n), BENCH_BELOW, 32);
+      bench_report ("query", "stream first batch (libpq: row)", "ms",
+                    bench_stat (ours.extra, n), "libpq", first_row, BENCH_BELOW,
+                    first_row.median + 50);
     }
 
   if (wanted (argc, argv, "materialized"))
     {
-      printf ("fully materialized, every value read\n");
-      base = in_child (libpq_exec);
-      ours = in_child (tusk_materialized);
-      g_assert_cmpfloat (ours.extra, ==, base.extra);
-      report ("  wall", ours.wall_ms, base.wall_ms, "ms", 1.0, 0);
-      report ("  peak RSS", ours.rss_mib, base.rss_mib, "MiB", 1.0, 0);
+      printf ("fully materialized, every value read, %d alternating trials "
+              "a side\n",
+              MATERIALIZED_TRIALS);
+      Trials base = { 0 }, ours = { 0 };
+      for (int t = 0; t < MATERIALIZED_TRIALS; t++)
+        {
+          trials_add (&base, in_child (libpq_exec));
+          trials_add (&ours, in_child (tusk_materialized));
+          /* Rows, not bytes: now ()'s text drops trailing zeros of its
+           * microseconds, so its length differs between the two runs. */
+          g_assert_cmpfloat (ours.extra2[t], ==, base.extra2[t]);
+        }
+      int n = MATERIALIZED_TRIALS;
+      bench_report ("query", "materialized wall", "ms",
+                    bench_stat (ours.wall, n), "libpq",
+                    bench_stat (base.wall, n), BENCH_RATIO_AT_MOST, 1.0);
+      bench_report ("query", "materialized client CPU", "ms",
+                    bench_stat (ours.cpu, n), "libpq", bench_stat (base.cpu, n),
+                    BENCH_NO_TARGET, 0);
+      bench_report ("query", "materialized peak RSS", "MiB",
+                    bench_stat (ours.rss, n), "libpq", bench_stat (base.rss, n),
+                    BENCH_RATIO_AT_MOST, 1.0);
     }
 
   if (wanted (argc, argv, "select1"))
     {
-      printf ("10,000 sequential SELECT 1 (pool + runtime + main context)\n");
-      base = in_child (libpq_select1);
-      ours = in_child (tusk_select1);
-      report ("  wall", ours.wall_ms, base.wall_ms, "ms", 1.15, 0);
-      report ("  per query", ours.wall_ms * 1000 / N_SMALL,
-              base.wall_ms * 1000 / N_SMALL, "us", 0, 0);
+      printf ("10,000 sequential SELECT 1 (pool + runtime + main context), "
+              "alternating rounds of %d on one connection\n",
+              ROUND);
+      g_autoptr (GArray) values = in_child_values (select1_rounds);
+      int rounds = (int)values->len / 2;
+      g_autofree double *base = g_new (double, rounds);
+      g_autofree double *ours = g_new (double, rounds);
+      double base_total = 0, ours_total = 0;
+      for (int i = 0; i < rounds; i++)
+        {
+          base[i] = g_array_index (values, double, 2 * i);
+          ours[i] = g_array_index (values, double, 2 * i + 1);
+          base_total += base[i] * ROUND / 1000;
+          ours_total += ours[i] * ROUND / 1000;
+        }
+      bench_report ("query", "SELECT 1, a query", "us",
+                    bench_stat (ours, rounds), "libpq",
+                    bench_stat (base, rounds), BENCH_RATIO_AT_MOST, 1.15);
+      bench_report ("query", "SELECT 1, 10,000 in all", "ms",
+                    bench_one (ours_total), "libpq", bench_one (base_total),
+                    BENCH_NO_TARGET, 0);
     }
 
   if (wanted (argc, argv, "cancel"))
     {
       printf ("cancel pg_sleep (30) -> cancelled error delivered, %d times\n",
               N_CANCEL);
-      base = in_child (libpq_cancel);
-      ours = in_child (tusk_cancel);
-      report ("  median", ours.extra, base.extra, "ms", 0, 50);
-      report ("  max", ours.extra2, base.extra2, "ms", 0, 50);
+      g_autoptr (GArray) base = in_child_values (libpq_cancel);
+      g_autoptr (GArray) ours = in_child_values (tusk_cancel);
+      BenchStat base_stat = bench_stat ((double *)base->data, (int)base->len);
+      BenchStat ours_stat = bench_stat ((double *)ours->data, (int)ours->len);
+      bench_report ("query", "cancel -> cancelled error", "ms", ours_stat,
+                    "libpq", base_stat, BENCH_BELOW, 50);
+      bench_report ("query", "cancel, slowest", "ms", bench_one (ours_stat.max),
+                    "libpq", bench_one (base_stat.max), BENCH_BELOW, 50);
     }
 
-  printf ("%s\n", misses ? "some figures MISS their targets"
-                         : "every figure meets its target");
-  return misses ? 1 : 0;
+  printf ("%s\n", bench_misses ? "some figures MISS their targets"
+                               : "every figure meets its target");
+  return bench_exit_status ();
 }

@@ -1,43 +1,88 @@
-/* tusk-query.c: executing SQL on a pool connection, on a runtime worker,
- * whole or streamed, cancellable in every phase, with history.
+/* tusk-query.c: executing SQL on a pool connection, whole or streamed,
+ * cancellable in every phase, with history.
  *
  * Design note.
  *
  * An execution is an Exec, shared (reference-counted) by the call that
- * started it, the runtime job and the main-context source that delivers its
- * events.  Its life:
+ * started it, the run (one reference from start to exec_end ()), the jobs
+ * and sources that act for it, and the sources that deliver its events.
+ * It runs in one of two places:
  *
- *   QUEUED   --exec_new(): handle registered-->          (job queued)
- *   QUEUED   --worker: cancelled-->                       DONE (never sent)
- *   QUEUED   --worker: acquire fails-->                   DONE (error)
- *   RUNNING  --PQsendQuery(); poll loop-->                DRAINED
- *   RUNNING  --cancellable fd readable: PQcancel(),
- *               rows from then on dropped-->              RUNNING (cancelling)
- *   DRAINED  --PQgetResult() == NULL: ReadyForQuery;
- *               notice receiver restored, connection
- *               released (or discarded)-->                FINISHED
- *   FINISHED --history queued, handle unregistered,
- *               DONE event posted-->                      DONE
+ *   - On a runtime worker (streams, everything when the fast path does not
+ *     apply; _sync runs the same code on the calling thread): a blocking
+ *     loop that polls the socket and the thread's wake pipe.
+ *   - On the caller's thread (the fast path of tusk_query_execute_async(),
+ *     taken when an idle connection is at hand without waiting, or the
+ *     caller passed its own, and the calling thread may run its
+ *     thread-default main context): the query is sent from inside
+ *     execute_async without blocking (first: the handle and result are
+ *     made while the server works), the socket is watched by one
+ *     persistent GSource per main context (FastSource), and a small result
+ *     is read and delivered there with no thread hop at all.  Past
+ *     FAST_MAX_BYTES of rows, at a COPY, or when type names need catalog
+ *     queries, the connection is handed to a worker, which goes on with the
+ *     blocking code; a big result is never parsed on the caller's thread.
+ *
+ * execute_async's callback gets a QueryAsyncResult, a minimal GAsyncResult
+ * (GTask cost as much as the rest of a small query), reused on its thread
+ * when the callback kept no reference to it.  Jobs are plain runtime jobs
+ * (tusk_runtime_run_func ()).
+ *
+ * Exec.phase and what moves it:
+ *
+ *   QUEUED --exec_run(): on a worker: acquire, PQsendQuery-->  WORKER
+ *   QUEUED --fast_start(): try-acquire, PQsendQuery-->          FAST
+ *   FAST   --fast_step(): socket ready, results read-->         FAST
+ *   FAST   --fast_hand_over(): many rows, a COPY-->             WORKER
+ *   FAST   --fast_finish(): ReadyForQuery-->                    DONE
+ *   WORKER --run_pump() returns: ReadyForQuery-->               DONE
+ *   DONE   --exec_end(): connection released, history queued,
+ *             handle unregistered, DONE delivered (at once on the
+ *             caller's thread, else through an events source)-->  (gone)
+ *
+ * A cancel reaches the execution through its handle's hook
+ * (exec_on_cancelled(), on the cancelling thread).  A worker is woken
+ * through its wake pipe and sends the cancel request itself; on the fast
+ * path the hook queues cancel_job() on the runtime, because PQcancel blocks.
  *
  * Invariants:
- *   1. Only the worker touches the PGconn, and it never blocks inside libpq
- *      while a statement runs: it polls the socket and the cancellable's fd
- *      (the catalog lookups of type names are the one exception: short
- *      blocking queries on an idle connection).
+ *   1. One thread at a time touches the PGconn: the caller's in FAST, a
+ *      worker in WORKER (the hand-over goes through the runtime's queue).
+ *      Neither blocks inside libpq while a statement runs (the catalog
+ *      lookups of type names, on a worker, are the one exception: short
+ *      queries on an idle connection).  The caller's thread never blocks on
+ *      the network: the socket is non-blocking while it reads, and PQcancel
+ *      runs on a worker.
  *   2. A connection goes back to the pool only after PQgetResult() returned
- *      NULL (ReadyForQuery), with the pool's notice receiver restored.
+ *      NULL (ReadyForQuery), with the pool's notice receiver and blocking
+ *      mode restored, and never while a cancel request for it is being
+ *      sent (cancel_job RUNNING).
  *   3. The consumer sees: columns (per row-returning statement) before that
- *      statement's batches, batches in order, then exactly one DONE.
- *   4. in_flight (batches posted, not yet consumed) never exceeds
+ *      statement's batches, batches in order, notices, then exactly one
+ *      DONE, never from inside the call that started the execution.
+ *   4. in_flight (stream batches posted, not yet consumed) never exceeds
  *      max_in_flight: the worker waits on `cond` before reading on.
  *   5. A result is reported as cancelled iff the server said 57014 for a
- *      user cancel, or rows were dropped because of the cancel, or it was
- *      never sent; a statement that completed first returns its results.
+ *      user cancel, or it was never sent, or rows were dropped because of
+ *      the cancel (a worker drops rows read after a cancel; the caller's
+ *      thread keeps the few it reads, so that a statement whose results
+ *      were complete before the server saw the cancel returns them).
  *
- * Lock rules: Exec.lock protects the event queue, `scheduled` and
- * `in_flight`; type_caches_lock protects the type-name caches; registry
- * locks protect their tables.  No two are ever held at once, and none is
- * held during network I/O or while a callback runs.
+ * Materialized results (execute) are read in single-row mode, like
+ * streams, and packed into batches of `batch_size` rows: per batch one
+ * buffer holding the values back to back, NUL-terminated, and 32-bit
+ * offsets (TuskRowBatch), so they take less memory than libpq's own
+ * PGresult (16 bytes of length and pointer per value) at the price of one
+ * copy of each value out of the single-row result.  A whole PGresult is
+ * still kept as it is, without a copy, where libpq delivers one.
+ *
+ * Lock rules: a handle's lock protects its cancellable's creation and its
+ * hook, and is held while the hook runs, which takes Exec.lock, which may
+ * take the runtime's queue lock: that is the order.  Exec.lock protects the
+ * event queue, `scheduled`, `in_flight`, `wake_fd`, `phase` and the cancel
+ * job's state.  type_caches_lock and the registry locks are leaves.  None
+ * is held during network I/O or while a caller's callback runs.  All are
+ * pthread locks, which ThreadSanitizer sees (GLib's are futexes it cannot).
  */
 #define G_LOG_DOMAIN "tusk-query"
 
@@ -45,6 +90,7 @@
 #include <fcntl.h>
 #include <glib-unix.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -59,32 +105,176 @@
 #include "tusk-pool-private.h"
 #include "tusk-runtime-private.h"
 
+/* g_new0 () for the structs made per query: glibc's calloc () skips the
+ * per-thread cache that malloc () uses, and costs several times as much. */
+#define new0(type) ((type *)memset (g_malloc (sizeof (type)), 0, sizeof (type)))
+
 /* ---- handles ----------------------------------------------------------- */
 
 struct TuskQueryHandle
 {
   gatomicrefcount ref;
-  char *id;
-  char *connection_id;
-  char *sql;
+  char id[37];         /* a random (version 4) UUID */
+  char *connection_id; /* in the same block as the handle */
+  char *sql;           /* likewise */
   gint64 started_at;
-  GCancellable *cancellable;
   int in_flight;      /* atomic: batches posted, not yet consumed */
   int in_flight_peak; /* atomic: the most there ever were */
+  int rows_read;      /* atomic: rows of the current statement read, as of
+                         the last batch or read on the caller's thread */
+  int cancelled;      /* atomic; set once, under lock */
+
+  pthread_mutex_t lock;         /* protects cancellable, handler and the hook */
+  GCancellable *cancellable;    /* the caller's, or our own made on demand */
+  gulong handler;               /* ours, on cancellable */
+  void (*hook) (gpointer data); /* the running execution's reaction to a
+                                   cancel; runs under lock */
+  gpointer hook_data;
 };
+
+/* Query ids come from a per-thread xoshiro256** generator seeded from
+ * g_random (itself seeded from the system's entropy): g_uuid_string_random ()
+ * costs some 7,000 instructions an id (a global lock, printf), this about a
+ * hundred.  The ids are random version 4 UUIDs (RFC 4122): unique in
+ * practice, not secrets. */
+typedef struct
+{
+  guint64 s[4];
+} IdRng;
+
+static GPrivate id_rng_key = G_PRIVATE_INIT (g_free);
+
+static inline guint64
+rotl64 (guint64 x, int k)
+{
+  return (x << k) | (x >> (64 - k));
+}
+
+static guint64
+id_rng_next (IdRng *rng)
+{
+  guint64 *s = rng->s;
+  guint64 result = rotl64 (s[1] * 5, 7) * 9;
+  guint64 t = s[1] << 17;
+  s[2] ^= s[0];
+  s[3] ^= s[1];
+  s[1] ^= s[2];
+  s[0] ^= s[3];
+  s[2] ^= t;
+  s[3] = rotl64 (s[3], 45);
+  return result;
+}
+
+static void
+uuid_v4 (char out[37])
+{
+  static const char hex[] = "0123456789abcdef";
+  IdRng *rng = g_private_get (&id_rng_key);
+  if (rng == NULL)
+    {
+      rng = g_new (IdRng, 1);
+      for (int i = 0; i < 4; i++)
+        rng->s[i] = ((guint64)g_random_int () << 32) | g_random_int ();
+      if ((rng->s[0] | rng->s[1] | rng->s[2] | rng->s[3]) == 0)
+        rng->s[0] = 1;
+      g_private_set (&id_rng_key, rng);
+    }
+  guint64 hi = id_rng_next (rng), lo = id_rng_next (rng);
+  hi = (hi & ~G_GUINT64_CONSTANT (0xf000)) | 0x4000;        /* version 4 */
+  lo = (lo >> 2) | G_GUINT64_CONSTANT (0x8000000000000000); /* variant 10 */
+  /* Nibbles from the most significant, dashes after 8, 12, 16, 20. */
+  char *p = out;
+  for (int i = 60; i >= 0; i -= 4)
+    {
+      *p++ = hex[(hi >> i) & 15];
+      if (i == 32 || i == 16 || i == 0)
+        *p++ = '-';
+    }
+  for (int i = 60; i >= 0; i -= 4)
+    {
+      *p++ = hex[(lo >> i) & 15];
+      if (i == 48)
+        *p++ = '-';
+    }
+  *p = '\0';
+}
+
+/* Marks @handle cancelled (once) and runs its execution's hook; then
+ * cancels its cancellable too, for those who watch that (a no-op when the
+ * cancellable is what got here).  Any thread. */
+static void
+handle_mark_cancelled (TuskQueryHandle *handle)
+{
+  GCancellable *cancellable = NULL;
+  pthread_mutex_lock (&handle->lock);
+  if (!g_atomic_int_get (&handle->cancelled))
+    {
+      g_atomic_int_set (&handle->cancelled, 1);
+      if (handle->hook)
+        handle->hook (handle->hook_data);
+      if (handle->cancellable)
+        cancellable = g_object_ref (handle->cancellable);
+    }
+  pthread_mutex_unlock (&handle->lock);
+  /* Outside the lock: its handlers (ours included) run inside. */
+  if (cancellable)
+    {
+      g_cancellable_cancel (cancellable);
+      g_object_unref (cancellable);
+    }
+}
+
+static void
+on_cancellable_cancelled (GCancellable *cancellable, gpointer data)
+{
+  (void)cancellable;
+  handle_mark_cancelled (data);
+}
+
+/* Sets (@hook non-NULL) or clears what a cancel of @handle does for the
+ * execution running it; a hook set on a handle cancelled already runs at
+ * once.  The hook runs under the handle's lock: it must be short and never
+ * block.  Once a clear has returned, the old hook neither runs nor will. */
+static void
+handle_set_hook (TuskQueryHandle *handle, void (*hook) (gpointer data),
+                 gpointer data)
+{
+  pthread_mutex_lock (&handle->lock);
+  handle->hook = hook;
+  handle->hook_data = data;
+  if (hook && g_atomic_int_get (&handle->cancelled))
+    hook (data);
+  pthread_mutex_unlock (&handle->lock);
+}
+
+static gboolean
+handle_is_cancelled (TuskQueryHandle *handle)
+{
+  return g_atomic_int_get (&handle->cancelled) != 0;
+}
 
 static TuskQueryHandle *
 handle_new (const char *connection_id, const char *sql,
             GCancellable *cancellable)
 {
-  TuskQueryHandle *handle = g_new0 (TuskQueryHandle, 1);
+  /* One block: the handle, then its two strings. */
+  gsize id_size = strlen (connection_id) + 1, sql_size = strlen (sql) + 1;
+  TuskQueryHandle *handle
+      = g_malloc (sizeof (TuskQueryHandle) + id_size + sql_size);
+  memset (handle, 0, sizeof *handle);
   g_atomic_ref_count_init (&handle->ref);
-  handle->id = g_uuid_string_random ();
-  handle->connection_id = g_strdup (connection_id);
-  handle->sql = g_strdup (sql);
+  uuid_v4 (handle->id);
+  handle->connection_id = memcpy ((char *)(handle + 1), connection_id, id_size);
+  handle->sql = memcpy (handle->connection_id + id_size, sql, sql_size);
   handle->started_at = g_get_real_time ();
-  handle->cancellable
-      = cancellable ? g_object_ref (cancellable) : g_cancellable_new ();
+  pthread_mutex_init (&handle->lock, NULL);
+  if (cancellable)
+    {
+      handle->cancellable = g_object_ref (cancellable);
+      /* Marks the handle at once if it is cancelled already. */
+      handle->handler = g_cancellable_connect (
+          cancellable, G_CALLBACK (on_cancellable_cancelled), handle, NULL);
+    }
   return handle;
 }
 
@@ -99,12 +289,19 @@ tusk_query_handle_ref (TuskQueryHandle *handle)
 void
 tusk_query_handle_unref (TuskQueryHandle *handle)
 {
-  if (handle == NULL || !g_atomic_ref_count_dec (&handle->ref))
+  if (handle == NULL)
     return;
-  g_free (handle->id);
-  g_free (handle->connection_id);
-  g_free (handle->sql);
-  g_object_unref (handle->cancellable);
+  tusk_tsan_release (handle);
+  if (!g_atomic_ref_count_dec (&handle->ref))
+    return;
+  tusk_tsan_acquire (handle);
+  if (handle->cancellable)
+    {
+      /* Waits for our handler if it runs on another thread now. */
+      g_cancellable_disconnect (handle->cancellable, handle->handler);
+      g_object_unref (handle->cancellable);
+    }
+  pthread_mutex_destroy (&handle->lock);
   g_free (handle);
 }
 
@@ -136,25 +333,41 @@ tusk_query_handle_get_started_at (TuskQueryHandle *handle)
   return handle->started_at;
 }
 
+/* Without a caller's cancellable, the handle makes its own on the first
+ * call (most executions never need one: tusk_query_handle_cancel() works
+ * without); it is cancelled already if the handle is. */
 GCancellable *
 tusk_query_handle_get_cancellable (TuskQueryHandle *handle)
 {
   g_return_val_if_fail (handle != NULL, NULL);
-  return handle->cancellable;
+  pthread_mutex_lock (&handle->lock);
+  if (handle->cancellable == NULL)
+    {
+      handle->cancellable = g_cancellable_new ();
+      if (g_atomic_int_get (&handle->cancelled))
+        g_cancellable_cancel (handle->cancellable); /* no handler yet */
+      else
+        handle->handler = g_cancellable_connect (
+            handle->cancellable, G_CALLBACK (on_cancellable_cancelled), handle,
+            NULL);
+    }
+  GCancellable *cancellable = handle->cancellable;
+  pthread_mutex_unlock (&handle->lock);
+  return cancellable;
 }
 
 void
 tusk_query_handle_cancel (TuskQueryHandle *handle)
 {
   g_return_if_fail (handle != NULL);
-  g_cancellable_cancel (handle->cancellable);
+  handle_mark_cancelled (handle);
 }
 
 gboolean
 tusk_query_handle_is_cancelled (TuskQueryHandle *handle)
 {
   g_return_val_if_fail (handle != NULL, FALSE);
-  return g_cancellable_is_cancelled (handle->cancellable);
+  return handle_is_cancelled (handle);
 }
 
 guint
@@ -169,12 +382,18 @@ tusk_query_handle_get_batches_in_flight_peak (TuskQueryHandle *handle)
   return (guint)g_atomic_int_get (&handle->in_flight_peak);
 }
 
+guint
+tusk_query_handle_get_rows_read (TuskQueryHandle *handle)
+{
+  return (guint)g_atomic_int_get (&handle->rows_read);
+}
+
 /* ---- the registry ------------------------------------------------------ */
 
 struct TuskQueryRegistry
 {
   gatomicrefcount ref;
-  GMutex lock;       /* protects by_id */
+  pthread_mutex_t lock; /* protects by_id */
   GHashTable *by_id; /* id (owned by the handle) -> TuskQueryHandle * (ref) */
 };
 
@@ -183,7 +402,7 @@ tusk_query_registry_new (void)
 {
   TuskQueryRegistry *registry = g_new0 (TuskQueryRegistry, 1);
   g_atomic_ref_count_init (&registry->ref);
-  g_mutex_init (&registry->lock);
+  pthread_mutex_init (&registry->lock, NULL);
   registry->by_id = g_hash_table_new_full (
       g_str_hash, g_str_equal, NULL, (GDestroyNotify)tusk_query_handle_unref);
   return registry;
@@ -200,10 +419,14 @@ tusk_query_registry_ref (TuskQueryRegistry *registry)
 void
 tusk_query_registry_unref (TuskQueryRegistry *registry)
 {
-  if (registry == NULL || !g_atomic_ref_count_dec (&registry->ref))
+  if (registry == NULL)
     return;
+  tusk_tsan_release (registry);
+  if (!g_atomic_ref_count_dec (&registry->ref))
+    return;
+  tusk_tsan_acquire (registry);
   g_hash_table_unref (registry->by_id);
-  g_mutex_clear (&registry->lock);
+  pthread_mutex_destroy (&registry->lock);
   g_free (registry);
 }
 
@@ -211,10 +434,10 @@ void
 tusk_query_registry_add (TuskQueryRegistry *registry, TuskQueryHandle *handle)
 {
   g_return_if_fail (registry != NULL && handle != NULL);
-  g_mutex_lock (&registry->lock);
+  pthread_mutex_lock (&registry->lock);
   g_hash_table_replace (registry->by_id, handle->id,
                         tusk_query_handle_ref (handle));
-  g_mutex_unlock (&registry->lock);
+  pthread_mutex_unlock (&registry->lock);
 }
 
 void
@@ -222,21 +445,21 @@ tusk_query_registry_remove (TuskQueryRegistry *registry,
                             TuskQueryHandle *handle)
 {
   g_return_if_fail (registry != NULL && handle != NULL);
-  g_mutex_lock (&registry->lock);
+  pthread_mutex_lock (&registry->lock);
   if (g_hash_table_lookup (registry->by_id, handle->id) == handle)
     g_hash_table_remove (registry->by_id, handle->id);
-  g_mutex_unlock (&registry->lock);
+  pthread_mutex_unlock (&registry->lock);
 }
 
 TuskQueryHandle *
 tusk_query_registry_lookup (TuskQueryRegistry *registry, const char *query_id)
 {
   g_return_val_if_fail (registry != NULL && query_id != NULL, NULL);
-  g_mutex_lock (&registry->lock);
+  pthread_mutex_lock (&registry->lock);
   TuskQueryHandle *handle = g_hash_table_lookup (registry->by_id, query_id);
   if (handle)
     tusk_query_handle_ref (handle);
-  g_mutex_unlock (&registry->lock);
+  pthread_mutex_unlock (&registry->lock);
   return handle;
 }
 
@@ -269,7 +492,7 @@ tusk_query_registry_list (TuskQueryRegistry *registry,
   g_return_val_if_fail (registry != NULL, NULL);
   GPtrArray *list = g_ptr_array_new_with_free_func (
       (GDestroyNotify)tusk_query_handle_unref);
-  g_mutex_lock (&registry->lock);
+  pthread_mutex_lock (&registry->lock);
   GHashTableIter iter;
   gpointer value;
   g_hash_table_iter_init (&iter, registry->by_id);
@@ -280,7 +503,7 @@ tusk_query_registry_list (TuskQueryRegistry *registry,
           || g_strcmp0 (handle->connection_id, connection_id) == 0)
         g_ptr_array_add (list, tusk_query_handle_ref (handle));
     }
-  g_mutex_unlock (&registry->lock);
+  pthread_mutex_unlock (&registry->lock);
   g_ptr_array_sort (list, compare_started);
   return list;
 }
@@ -386,9 +609,14 @@ tusk_notice_free (TuskNotice *notice)
 
 /* ---- row batches ------------------------------------------------------- */
 
-/* A batch holds its values either in a PGresult (a whole result, without a
- * copy) or in one arena: the values back to back, each NUL-terminated,
- * cell i spanning offsets[i] .. offsets[i + 1] (empty for NULL). */
+/* A batch holds its values either in a PGresult (rows that came whole: read
+ * in place) or in one arena: the values back to back, each NUL-terminated,
+ * cell i spanning offsets[i] .. offsets[i + 1], which is its length plus
+ * one, or nothing for SQL NULL (no separate NULL flags).  So a cell costs
+ * its text, one terminator and a 4-byte offset, against 16 bytes of length
+ * and pointer in a PGresult.  The 32-bit offsets bound a batch's text to
+ * 4 GiB: a row that would not fit starts a new batch (one row always fits,
+ * since a protocol message is at most 1 GB). */
 struct TuskRowBatch
 {
   gatomicrefcount ref;
@@ -397,8 +625,7 @@ struct TuskRowBatch
   guint64 first_row;
   PGresult *res;
   char *data;
-  gsize *offsets; /* n_rows * n_columns + 1 */
-  guint8 *nulls;  /* n_rows * n_columns */
+  guint32 *offsets; /* n_rows * n_columns + 1 */
 };
 
 TuskRowBatch *
@@ -412,12 +639,15 @@ tusk_row_batch_ref (TuskRowBatch *batch)
 void
 tusk_row_batch_unref (TuskRowBatch *batch)
 {
-  if (batch == NULL || !g_atomic_ref_count_dec (&batch->ref))
+  if (batch == NULL)
     return;
+  tusk_tsan_release (batch);
+  if (!g_atomic_ref_count_dec (&batch->ref))
+    return;
+  tusk_tsan_acquire (batch);
   PQclear (batch->res);
   g_free (batch->data);
   g_free (batch->offsets);
-  g_free (batch->nulls);
   g_free (batch);
 }
 
@@ -461,21 +691,22 @@ tusk_row_batch_get_value (TuskRowBatch *batch, guint row, guint column,
       return PQgetvalue (batch->res, (int)row, (int)column);
     }
   gsize cell = (gsize)row * batch->n_columns + column;
-  if (batch->nulls[cell])
+  guint32 start = batch->offsets[cell], end = batch->offsets[cell + 1];
+  if (end == start)
     {
       if (length)
         *length = 0;
       return NULL;
     }
   if (length)
-    *length = batch->offsets[cell + 1] - batch->offsets[cell] - 1;
-  return batch->data + batch->offsets[cell];
+    *length = end - start - 1;
+  return batch->data + start;
 }
 
 static TuskRowBatch *
 batch_new_from_result (PGresult *res, guint64 first_row)
 {
-  TuskRowBatch *batch = g_new0 (TuskRowBatch, 1);
+  TuskRowBatch *batch = new0 (TuskRowBatch);
   g_atomic_ref_count_init (&batch->ref);
   batch->res = res;
   batch->n_rows = (guint)PQntuples (res);
@@ -484,58 +715,83 @@ batch_new_from_result (PGresult *res, guint64 first_row)
   return batch;
 }
 
-/* Collects single-row results into an arena batch. */
+/* Collects single-row results into arena batches of up to `capacity` rows.
+ * A statement's first batch starts small and grows (a one-row result costs
+ * a few dozen bytes, not a whole batch); later ones are sized after the
+ * previous one, so that a big result's arenas are allocated once, not grown
+ * through copies. */
 typedef struct
 {
   TuskRowBatch *batch; /* being filled; NULL when none */
   gsize len, cap;      /* of batch->data */
-  gsize last_len;      /* the previous batch's data size: the next one's
-                          first allocation, so a batch's arena is allocated
-                          once, not grown through mmap-sized reallocs */
-  guint capacity;      /* rows */
+  guint rows_cap;      /* rows batch->offsets has room for */
+  guint capacity;      /* rows per batch */
+  gsize last_len;      /* the previous batch's text size */
+  guint last_rows;     /* and rows */
+  guint64 added;       /* bytes of text added, ever */
+  gboolean keep;       /* batches are kept (a whole result): trim them */
 } Builder;
 
 static void
+builder_open (Builder *b, guint n_columns, guint64 first_row)
+{
+  TuskRowBatch *batch = new0 (TuskRowBatch);
+  g_atomic_ref_count_init (&batch->ref);
+  batch->n_columns = n_columns;
+  batch->first_row = first_row;
+  b->rows_cap = MIN (b->capacity, b->last_rows ? b->last_rows : 8);
+  batch->offsets = g_new (guint32, (gsize)b->rows_cap * n_columns + 1);
+  batch->offsets[0] = 0;
+  b->len = 0;
+  b->cap = b->last_len ? b->last_len + b->last_len / 8 : 64;
+  batch->data = g_malloc (b->cap);
+  b->batch = batch;
+}
+
+/* Adds the row of the single-row result @res.  FALSE, adding nothing, when
+ * it does not fit in the batch being filled: flush that, and add again. */
+static gboolean
 builder_add_row (Builder *b, const PGresult *res, guint n_columns,
                  guint64 first_row)
 {
   if (b->batch == NULL)
-    {
-      b->batch = g_new0 (TuskRowBatch, 1);
-      g_atomic_ref_count_init (&b->batch->ref);
-      b->batch->n_columns = n_columns;
-      b->batch->first_row = first_row;
-      b->batch->offsets
-          = g_new (gsize, (gsize)b->capacity * MAX (n_columns, 1) + 1);
-      b->batch->nulls = g_new (guint8, (gsize)b->capacity * MAX (n_columns, 1));
-      b->len = 0;
-      b->cap = b->last_len + b->last_len / 8;
-      if (b->cap)
-        b->batch->data = g_malloc (b->cap);
-    }
+    builder_open (b, n_columns, first_row);
   TuskRowBatch *batch = b->batch;
+  if (batch->n_rows == b->rows_cap)
+    {
+      g_assert (b->rows_cap < b->capacity);
+      b->rows_cap = MIN (b->rows_cap * 2, b->capacity);
+      batch->offsets = g_renew (guint32, batch->offsets,
+                                (gsize)b->rows_cap * n_columns + 1);
+    }
+  gsize row_start = b->len;
   gsize cell = (gsize)batch->n_rows * n_columns;
   for (guint c = 0; c < n_columns; c++, cell++)
     {
-      batch->offsets[cell] = b->len;
-      if (PQgetisnull (res, 0, (int)c))
-        {
-          batch->nulls[cell] = 1;
-          continue;
-        }
-      batch->nulls[cell] = 0;
+      batch->offsets[cell] = (guint32)b->len;
+      /* A NULL has length 0: only an empty value needs the NULL check. */
       gsize n = (gsize)PQgetlength (res, 0, (int)c);
+      if (n == 0 && PQgetisnull (res, 0, (int)c))
+        continue;
+      if (b->len + n + 1 > G_MAXUINT32)
+        {
+          g_assert (batch->n_rows > 0);
+          b->len = row_start;
+          return FALSE;
+        }
       if (b->len + n + 1 > b->cap)
         {
-          b->cap = MAX (MAX (b->cap * 2, 4096), b->len + n + 1);
+          b->cap = MIN (MAX (b->cap * 2, b->len + n + 1), (gsize)G_MAXUINT32);
           batch->data = g_realloc (batch->data, b->cap);
         }
       memcpy (batch->data + b->len, PQgetvalue (res, 0, (int)c), n);
       batch->data[b->len + n] = '\0';
       b->len += n + 1;
     }
-  batch->offsets[cell] = b->len;
+  batch->offsets[cell] = (guint32)b->len;
   batch->n_rows++;
+  b->added += b->len - row_start;
+  return TRUE;
 }
 
 /* Returns (transfer full) (nullable) the batch being filled, trimmed. */
@@ -545,12 +801,25 @@ builder_take (Builder *b)
   TuskRowBatch *batch = g_steal_pointer (&b->batch);
   if (batch == NULL)
     return NULL;
-  /* Trim only real waste: a shrinking realloc of a large block costs a
-   * copy or a page-table change. */
-  if (b->len < b->cap / 2)
+  /* A kept batch gives back real waste.  A stream's batches live briefly:
+   * trimming them costs (the heap shrinks and grows again) and saves
+   * nothing. */
+  if (b->keep && b->cap - b->len > 4096)
     batch->data = g_realloc (batch->data, MAX (b->len, 1));
+  gsize cells = (gsize)batch->n_rows * batch->n_columns + 1;
+  if (b->keep
+      && ((gsize)b->rows_cap * batch->n_columns + 1 - cells) * sizeof (guint32)
+             > 4096)
+    batch->offsets = g_renew (guint32, batch->offsets, cells);
   b->last_len = b->len;
+  b->last_rows = batch->n_rows;
   return batch;
+}
+
+static void
+builder_clear (Builder *b)
+{
+  g_clear_pointer (&b->batch, tusk_row_batch_unref);
 }
 
 /* ---- results ----------------------------------------------------------- */
@@ -558,7 +827,7 @@ builder_take (Builder *b)
 static TuskQueryResult *
 result_new (const char *query_id)
 {
-  TuskQueryResult *result = g_new0 (TuskQueryResult, 1);
+  TuskQueryResult *result = new0 (TuskQueryResult);
   result->query_id = g_strdup (query_id);
   result->columns
       = g_ptr_array_new_with_free_func ((GDestroyNotify)tusk_column_info_free);
@@ -984,7 +1253,8 @@ typedef struct
   GHashTable *domains;
 } TypeCache;
 
-static GMutex type_caches_lock; /* protects type_caches and every TypeCache */
+/* protects type_caches and every TypeCache */
+static pthread_mutex_t type_caches_lock = PTHREAD_MUTEX_INITIALIZER;
 static GHashTable *type_caches; /* PGconn * -> TypeCache * */
 
 static void
@@ -1070,7 +1340,7 @@ name_columns (PGconn *pg, GPtrArray *columns)
         {
           if (!locked)
             {
-              g_mutex_lock (&type_caches_lock);
+              pthread_mutex_lock (&type_caches_lock);
               locked = TRUE;
               cache = type_cache_get_locked (pg);
             }
@@ -1093,7 +1363,7 @@ name_columns (PGconn *pg, GPtrArray *columns)
         continue;
       if (!locked)
         {
-          g_mutex_lock (&type_caches_lock);
+          pthread_mutex_lock (&type_caches_lock);
           locked = TRUE;
           cache = type_cache_get_locked (pg);
         }
@@ -1103,7 +1373,7 @@ name_columns (PGconn *pg, GPtrArray *columns)
         unknown++;
     }
   if (locked)
-    g_mutex_unlock (&type_caches_lock);
+    pthread_mutex_unlock (&type_caches_lock);
   return unknown;
 }
 
@@ -1129,14 +1399,14 @@ look_up_pairs (PGconn *pg, const char *sql, GString *first, GString *second,
   PGresult *res = PQexecParams (pg, sql, 2, NULL, params, NULL, NULL, 0);
   if (PQresultStatus (res) == PGRES_TUPLES_OK)
     {
-      g_mutex_lock (&type_caches_lock);
+      pthread_mutex_lock (&type_caches_lock);
       TypeCache *cache = type_cache_get_locked (pg);
       for (int r = 0; r < PQntuples (res); r++)
         type_cache_put_locked (
             domains ? cache->domains : cache->names,
             (guint32)strtoul (PQgetvalue (res, r, 0), NULL, 10),
             atoi (PQgetvalue (res, r, 1)), PQgetvalue (res, r, 2));
-      g_mutex_unlock (&type_caches_lock);
+      pthread_mutex_unlock (&type_caches_lock);
     }
   else
     {
@@ -1161,7 +1431,7 @@ look_up_columns (PGconn *pg, GPtrArray *columns)
   g_autoptr (GString) mods = g_string_new ("{");
   g_autoptr (GString) tables = g_string_new ("{");
   g_autoptr (GString) attnums = g_string_new ("{");
-  g_mutex_lock (&type_caches_lock);
+  pthread_mutex_lock (&type_caches_lock);
   TypeCache *cache = type_cache_get_locked (pg);
   for (guint i = 0; i < columns->len; i++)
     {
@@ -1183,7 +1453,7 @@ look_up_columns (PGconn *pg, GPtrArray *columns)
                                   column->type_modifier);
         }
     }
-  g_mutex_unlock (&type_caches_lock);
+  pthread_mutex_unlock (&type_caches_lock);
 
   if (can_look_up (pg) && oids->len > 1)
     look_up_pairs (pg,
@@ -1216,11 +1486,11 @@ look_up_columns (PGconn *pg, GPtrArray *columns)
 static void
 preload_types (PGconn *pg)
 {
-  g_mutex_lock (&type_caches_lock);
+  pthread_mutex_lock (&type_caches_lock);
   TypeCache *cache = type_cache_get_locked (pg);
   gboolean done = cache->preloaded;
   cache->preloaded = TRUE;
-  g_mutex_unlock (&type_caches_lock);
+  pthread_mutex_unlock (&type_caches_lock);
   if (done || !can_look_up (pg))
     return;
 
@@ -1234,26 +1504,25 @@ preload_types (PGconn *pg)
           "AND (ec.oid IS NULL OR ec.relkind = 'c') LIMIT 10000");
   if (PQresultStatus (res) == PGRES_TUPLES_OK)
     {
-      g_mutex_lock (&type_caches_lock);
+      pthread_mutex_lock (&type_caches_lock);
       cache = type_cache_get_locked (pg);
       for (int r = 0; r < PQntuples (res); r++)
         type_cache_put_locked (
             cache->names, (guint32)strtoul (PQgetvalue (res, r, 0), NULL, 10),
             -1, PQgetvalue (res, r, 1));
-      g_mutex_unlock (&type_caches_lock);
+      pthread_mutex_unlock (&type_caches_lock);
     }
   PQclear (res);
 }
 
-static GPtrArray *
-columns_from_result (const PGresult *res)
+/* Appends the columns of @res to @columns. */
+static void
+columns_from_result (const PGresult *res, GPtrArray *columns)
 {
   int n = PQnfields (res);
-  GPtrArray *columns
-      = g_ptr_array_new_full ((guint)n, (GDestroyNotify)tusk_column_info_free);
   for (int i = 0; i < n; i++)
     {
-      TuskColumnInfo *column = g_new0 (TuskColumnInfo, 1);
+      TuskColumnInfo *column = new0 (TuskColumnInfo);
       column->name = g_strdup (PQfname (res, i));
       column->type_oid = PQftype (res, i);
       column->type_modifier = PQfmod (res, i);
@@ -1261,10 +1530,36 @@ columns_from_result (const PGresult *res)
       column->table_column = PQftablecol (res, i);
       g_ptr_array_add (columns, column);
     }
-  return columns;
 }
 
 /* ---- executions -------------------------------------------------------- */
+
+/* Row data read on the caller's thread (text plus a few bytes a value, about
+ * what came over the wire) before the rest of a result is handed to a
+ * worker: small results never leave the caller's thread, and big ones are
+ * never parsed there. */
+#define FAST_MAX_BYTES (128 * 1024)
+
+static int fast_path_enabled = 1; /* atomic */
+
+/* TuskQueryFastStats, atomic. */
+static int fast_started, fast_finished, fast_handed_over, fast_looked_up;
+
+void
+tusk_query_get_fast_stats (TuskQueryFastStats *stats)
+{
+  g_return_if_fail (stats != NULL);
+  stats->started = (guint)g_atomic_int_get (&fast_started);
+  stats->finished = (guint)g_atomic_int_get (&fast_finished);
+  stats->handed_over = (guint)g_atomic_int_get (&fast_handed_over);
+  stats->looked_up = (guint)g_atomic_int_get (&fast_looked_up);
+}
+
+void
+tusk_query_set_fast_path (gboolean enabled)
+{
+  g_atomic_int_set (&fast_path_enabled, enabled ? 1 : 0);
+}
 
 typedef enum
 {
@@ -1280,11 +1575,81 @@ typedef struct
   gpointer data;
 } Event;
 
+typedef enum
+{
+  PHASE_QUEUED,
+  PHASE_FAST,   /* the caller's thread reads */
+  PHASE_WORKER, /* a worker (or the _sync caller) reads */
+  PHASE_DONE,
+} Phase;
+
+/* The cancel request of a query read on the caller's thread, which a worker
+ * sends (cancel_job ()). */
+typedef enum
+{
+  CANCEL_JOB_NONE,
+  CANCEL_JOB_QUEUED,  /* cancel_job () is queued */
+  CANCEL_JOB_RUNNING, /* it sends now: the connection must stay */
+  CANCEL_JOB_DONE,    /* sent (or failed) */
+  CANCEL_JOB_STOLEN,  /* not to be sent by it: a worker that took the
+                         connection over sends it, or the statement ended */
+} CancelJob;
+
+typedef struct Exec Exec;
+typedef struct FastEntry FastEntry;
+
+/* A thread's wake pipe: what its poll loop watches, beside the socket, for
+ * a cancel.  One per thread that runs statements, made on its first one and
+ * closed when it exits, instead of a cancellable fd (an eventfd made and
+ * closed) per statement.  Used by one statement at a time: a statement run
+ * from inside another's notice callback (_sync) uses the cancellable's fd. */
 typedef struct
+{
+  int fds[2]; /* read end, write end; both non-blocking */
+  gboolean busy;
+} WakePipe;
+
+/* The state while one string runs on one connection. */
+typedef struct
+{
+  Exec *ex;
+  TuskPoolConn *conn;
+  PGconn *pg;
+  PQnoticeReceiver pool_receiver;
+  gint64 start;      /* monotonic, just before sending */
+  WakePipe *wake;    /* nullable: then cancel_fd is the cancellable's */
+  GPollFD cancel_fd; /* readable once the query is cancelled */
+  gboolean have_cancel_fd;
+  gboolean cancel_sent;
+  gboolean dropped;  /* rows discarded because of a cancel */
+  gboolean in_rows;  /* inside a row-returning statement */
+  gboolean copy_out; /* in COPY … TO STDOUT */
+  gboolean copy_in;  /* refused a COPY … FROM STDIN */
+  gboolean broken;   /* reading failed: the connection is gone */
+  gboolean abandon;  /* the connection cannot be reused (COPY BOTH) */
+  guint64 stmt_rows; /* rows of the current statement */
+  guint unnamed;     /* its columns still to be named by the catalog */
+  PGresult *first;   /* a whole result's first row as libpq gave it: a
+                        one-row result becomes a batch without a copy */
+  Builder builder;
+
+  /* The fast path (the caller's thread) only. */
+  gboolean fast;        /* the caller's thread reads */
+  gboolean nonblocking; /* the connection was made non-blocking */
+  gboolean busy;        /* inside fast_step () (a callback may recurse) */
+  gboolean need_flush;  /* the query is not all sent yet */
+  FastEntry *entry;     /* the poll record of the socket */
+  guint64 read_bytes;   /* rows read here, roughly in wire bytes */
+  GPtrArray *notices;   /* TuskNotice *: read, not delivered yet */
+  PGresult *pending;    /* a COPY's first result, for the worker */
+} Run;
+
+struct Exec
 {
   gatomicrefcount ref;
   TuskQueryHandle *handle;
   TuskPool *pool;
+  TuskRuntime *runtime;     /* NULL for _sync */
   TuskPoolConn *given_conn; /* the caller's; never released here */
   TuskStorage *storage;
   TuskQueryRegistry *registry;
@@ -1298,20 +1663,30 @@ typedef struct
   gpointer user_data;
   GDestroyNotify destroy;
   GMainContext *context; /* NULL for _sync: deliver on the calling thread */
-  GTask *task;           /* execute_async's, returned at DONE */
+  GAsyncReadyCallback callback; /* execute_async's, called at DONE */
+  gpointer callback_data;
 
-  /* Written by the worker; read by the main context after DONE. */
+  /* Written by whoever reads the statement (one thread at a time, handed
+   * over through the runtime's queue); read by the main context after DONE
+   * (handed over by the events source, announced to TSan). */
   TuskQueryResult *result;
   GError *error;
+  Run run;
 
-  GMutex lock; /* protects events, scheduled, in_flight, wake_fd */
-  GCond cond;  /* in_flight went down, or the cancellable fired */
+  pthread_mutex_t lock; /* protects events … end_after_cancel */
+  pthread_cond_t cond;  /* in_flight went down, a cancel, a cancel_job done */
   GQueue events;
   gboolean scheduled; /* a source is attached to deliver events */
   guint in_flight;
-  int wake_fd; /* while the statement runs: the write end of the running
-                  thread's wake pipe, written by on_cancelled (); else -1 */
-} Exec;
+  int wake_fd; /* while a worker waits for the server: the write end of its
+                  wake pipe, written by exec_on_cancelled (); else -1 */
+  Phase phase;
+  CancelJob cancel_job;
+  gboolean end_after_cancel; /* cancel_job () schedules exec_end () */
+
+  gboolean hooked; /* exec_on_cancelled () is the handle's hook; only the
+                      thread that runs the execution reads or writes it */
+};
 
 static void
 event_free (Event *event)
@@ -1343,15 +1718,20 @@ exec_ref (Exec *ex)
 static void
 exec_unref (Exec *ex)
 {
+  /* GLib's reference counts are atomics TSan cannot see (not inlined). */
+  tusk_tsan_release (ex);
   if (!g_atomic_ref_count_dec (&ex->ref))
     return;
   tusk_tsan_acquire (ex);
   g_queue_clear_full (&ex->events, (GDestroyNotify)event_free);
   if (ex->destroy)
     ex->destroy (ex->user_data);
-  g_clear_object (&ex->task);
   tusk_query_result_free (ex->result);
   g_clear_error (&ex->error);
+  builder_clear (&ex->run.builder);
+  PQclear (ex->run.first);
+  g_clear_pointer (&ex->run.notices, g_ptr_array_unref);
+  PQclear (ex->run.pending);
   if (ex->registry)
     {
       tusk_query_registry_remove (ex->registry, ex->handle);
@@ -1362,9 +1742,52 @@ exec_unref (Exec *ex)
   tusk_pool_unref (ex->pool);
   if (ex->context)
     g_main_context_unref (ex->context);
-  g_mutex_clear (&ex->lock);
-  g_cond_clear (&ex->cond);
+  pthread_mutex_destroy (&ex->lock);
+  pthread_cond_destroy (&ex->cond);
   g_free (ex);
+}
+
+/* An execution without its handle and result yet: exec_identify () adds
+ * them.  Apart so that the fast path can send the query first and make
+ * them while the server works. */
+static Exec *
+exec_alloc (TuskPool *pool, const TuskQueryOptions *options, gboolean stream)
+{
+  Exec *ex = new0 (Exec);
+  g_atomic_ref_count_init (&ex->ref);
+  pthread_mutex_init (&ex->lock, NULL);
+  pthread_cond_init (&ex->cond, NULL);
+  g_queue_init (&ex->events);
+  ex->wake_fd = -1;
+  ex->pool = tusk_pool_ref (pool);
+  ex->given_conn = options->conn;
+  ex->storage = options->storage;
+  ex->schema = options->schema ? tusk_schema_cache_ref (options->schema) : NULL;
+  ex->stream = stream;
+  ex->batch_size = options->batch_size ? options->batch_size
+                                       : TUSK_QUERY_DEFAULT_BATCH_SIZE;
+  ex->max_in_flight = options->max_batches_in_flight
+                          ? options->max_batches_in_flight
+                          : TUSK_QUERY_DEFAULT_MAX_BATCHES_IN_FLIGHT;
+  ex->notice_func = options->notice_func;
+  ex->notice_data = options->notice_data;
+  ex->registry
+      = options->registry ? tusk_query_registry_ref (options->registry) : NULL;
+  ex->run.ex = ex;
+  ex->run.builder.capacity = ex->batch_size;
+  ex->run.builder.keep = !stream;
+  return ex;
+}
+
+/* Gives @ex its handle (registered) and its empty result. */
+static void
+exec_identify (Exec *ex, const char *sql, GCancellable *cancellable)
+{
+  ex->handle
+      = handle_new (tusk_pool_get_config (ex->pool)->id, sql, cancellable);
+  ex->result = result_new (ex->handle->id);
+  if (ex->registry)
+    tusk_query_registry_add (ex->registry, ex->handle);
 }
 
 static Exec *
@@ -1377,31 +1800,117 @@ exec_new (TuskPool *pool, const char *sql, const TuskQueryOptions *options,
       tusk_query_options_init (&defaults);
       options = &defaults;
     }
-  Exec *ex = g_new0 (Exec, 1);
-  g_atomic_ref_count_init (&ex->ref);
-  g_mutex_init (&ex->lock);
-  g_cond_init (&ex->cond);
-  g_queue_init (&ex->events);
-  ex->wake_fd = -1;
-  ex->pool = tusk_pool_ref (pool);
-  ex->handle = handle_new (tusk_pool_get_config (pool)->id, sql, cancellable);
-  ex->given_conn = options->conn;
-  ex->storage = options->storage;
-  ex->schema = options->schema ? tusk_schema_cache_ref (options->schema) : NULL;
-  ex->stream = stream;
-  ex->batch_size = options->batch_size ? options->batch_size
-                                       : TUSK_QUERY_DEFAULT_BATCH_SIZE;
-  ex->max_in_flight = options->max_batches_in_flight
-                          ? options->max_batches_in_flight
-                          : TUSK_QUERY_DEFAULT_MAX_BATCHES_IN_FLIGHT;
-  ex->notice_func = options->notice_func;
-  ex->notice_data = options->notice_data;
-  if (options->registry)
-    {
-      ex->registry = tusk_query_registry_ref (options->registry);
-      tusk_query_registry_add (ex->registry, ex->handle);
-    }
+  Exec *ex = exec_alloc (pool, options, stream);
+  exec_identify (ex, sql, cancellable);
   return ex;
+}
+
+/* The GAsyncResult execute_async's callback gets.  GTask would do, at
+ * about twice the cost of the rest of a small query (properties and their
+ * notifications, its own sources); this only carries the outcome to
+ * tusk_query_execute_finish ().  Made on the caller's thread, right before
+ * the callback. */
+typedef struct
+{
+  GObject parent;
+  gpointer user_data;
+  TuskQueryResult *result; /* owned until _finish () */
+  GError *error;           /* likewise */
+} QueryAsyncResult;
+
+typedef struct
+{
+  GObjectClass parent_class;
+} QueryAsyncResultClass;
+
+static void query_async_result_iface_init (GAsyncResultIface *iface);
+
+G_DEFINE_FINAL_TYPE_WITH_CODE (
+    QueryAsyncResult, query_async_result, G_TYPE_OBJECT,
+    G_IMPLEMENT_INTERFACE (G_TYPE_ASYNC_RESULT, query_async_result_iface_init))
+
+static void
+query_async_result_finalize (GObject *object)
+{
+  QueryAsyncResult *self = (QueryAsyncResult *)object;
+  tusk_query_result_free (self->result);
+  g_clear_error (&self->error);
+  G_OBJECT_CLASS (query_async_result_parent_class)->finalize (object);
+}
+
+static void
+query_async_result_class_init (QueryAsyncResultClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = query_async_result_finalize;
+}
+
+static void
+query_async_result_init (QueryAsyncResult *self)
+{
+  (void)self;
+}
+
+static gpointer
+query_async_result_get_user_data (GAsyncResult *result)
+{
+  return ((QueryAsyncResult *)result)->user_data;
+}
+
+static GObject *
+query_async_result_get_source_object (GAsyncResult *result)
+{
+  (void)result;
+  return NULL;
+}
+
+static gboolean
+query_async_result_is_tagged (GAsyncResult *result, gpointer source_tag)
+{
+  (void)result;
+  return source_tag == (gpointer)tusk_query_execute_async;
+}
+
+static void
+query_async_result_iface_init (GAsyncResultIface *iface)
+{
+  iface->get_user_data = query_async_result_get_user_data;
+  iface->get_source_object = query_async_result_get_source_object;
+  iface->is_tagged = query_async_result_is_tagged;
+}
+
+/* A thread's spare QueryAsyncResult: making and finalizing a GObject costs
+ * as much as the rest of delivering a small query.  Only one the callback
+ * neither kept (a reference) nor marked (data, weak references: qdata) is
+ * reused, emptied. */
+static GPrivate spare_async_result = G_PRIVATE_INIT (g_object_unref);
+
+/* On the caller's context: hands the outcome to execute_async's
+ * callback. */
+static void
+complete_async (Exec *ex)
+{
+  GAsyncReadyCallback callback = g_steal_pointer (&ex->callback);
+  QueryAsyncResult *result = g_private_get (&spare_async_result);
+  if (result)
+    g_private_set (&spare_async_result, NULL);
+  else
+    result = g_object_new (query_async_result_get_type (), NULL);
+  result->user_data = ex->callback_data;
+  result->error = g_steal_pointer (&ex->error);
+  if (result->error == NULL)
+    result->result = g_steal_pointer (&ex->result);
+  callback (NULL, G_ASYNC_RESULT (result), ex->callback_data);
+  GObject *object = G_OBJECT (result);
+  if (g_atomic_int_get (&object->ref_count) == 1 && object->qdata == NULL
+      && g_private_get (&spare_async_result) == NULL)
+    {
+      g_clear_pointer (&result->result, tusk_query_result_free);
+      g_clear_error (&result->error);
+      result->user_data = NULL;
+      g_private_set (&spare_async_result, result);
+    }
+  else
+    g_object_unref (result);
 }
 
 static void
@@ -1416,27 +1925,19 @@ deliver (Exec *ex, Event *event)
       case EVENT_BATCH:
         if (ex->funcs.batch)
           ex->funcs.batch (ex->handle, event->data, ex->user_data);
-        g_mutex_lock (&ex->lock);
+        pthread_mutex_lock (&ex->lock);
         ex->in_flight--;
         g_atomic_int_add (&ex->handle->in_flight, -1);
-        g_cond_signal (&ex->cond);
-        g_mutex_unlock (&ex->lock);
+        pthread_cond_signal (&ex->cond);
+        pthread_mutex_unlock (&ex->lock);
         break;
       case EVENT_NOTICE:
         if (ex->notice_func)
           ex->notice_func (ex->handle, event->data, ex->notice_data);
         break;
       case EVENT_DONE:
-        if (ex->task)
-          {
-            GTask *task = g_steal_pointer (&ex->task);
-            if (ex->error)
-              g_task_return_error (task, g_steal_pointer (&ex->error));
-            else
-              g_task_return_pointer (task, g_steal_pointer (&ex->result),
-                                     (GDestroyNotify)tusk_query_result_free);
-            g_object_unref (task);
-          }
+        if (ex->callback)
+          complete_async (ex);
         else
           {
             if (ex->funcs.done)
@@ -1457,11 +1958,11 @@ static gboolean
 dispatch_events (gpointer data)
 {
   Exec *ex = data;
-  g_mutex_lock (&ex->lock);
+  pthread_mutex_lock (&ex->lock);
   Event *event = g_queue_pop_head (&ex->events);
   if (event == NULL)
     ex->scheduled = FALSE;
-  g_mutex_unlock (&ex->lock);
+  pthread_mutex_unlock (&ex->lock);
   if (event == NULL)
     return G_SOURCE_REMOVE;
   tusk_tsan_acquire (ex);
@@ -1470,9 +1971,9 @@ dispatch_events (gpointer data)
   return G_SOURCE_CONTINUE;
 }
 
-/* Worker: hands @data to the caller.  A batch then waits while too many are
- * in flight (back-pressure), until one is consumed or the query is
- * cancelled. */
+/* Hands @data to the caller, through a source on its main context (from
+ * any thread).  A batch then waits while too many are in flight
+ * (back-pressure), until one is consumed or the query is cancelled. */
 static void
 post (Exec *ex, EventKind kind, gpointer data)
 {
@@ -1487,26 +1988,8 @@ post (Exec *ex, EventKind kind, gpointer data)
       event_free (event);
       return;
     }
-  g_mutex_lock (&ex->lock);
+  pthread_mutex_lock (&ex->lock);
   tusk_tsan_release (ex);
-  if (kind == EVENT_DONE && ex->task && !ex->scheduled)
-    {
-      /* Every earlier event has been delivered (a source still attached
-       * might not have): the task itself carries the outcome to the
-       * caller's context, one wakeup instead of an events source and a
-       * task return. */
-      GTask *task = g_steal_pointer (&ex->task);
-      g_mutex_unlock (&ex->lock);
-      event_free (event);
-      tusk_tsan_release (task);
-      if (ex->error)
-        g_task_return_error (task, g_steal_pointer (&ex->error));
-      else
-        g_task_return_pointer (task, g_steal_pointer (&ex->result),
-                               (GDestroyNotify)tusk_query_result_free);
-      g_object_unref (task);
-      return;
-    }
   g_queue_push_tail (&ex->events, event);
   if (kind == EVENT_BATCH)
     {
@@ -1528,39 +2011,55 @@ post (Exec *ex, EventKind kind, gpointer data)
     }
   if (kind == EVENT_BATCH)
     while (ex->in_flight >= ex->max_in_flight
-           && !g_cancellable_is_cancelled (ex->handle->cancellable))
-      g_cond_wait (&ex->cond, &ex->lock);
-  g_mutex_unlock (&ex->lock);
+           && !handle_is_cancelled (ex->handle))
+      pthread_cond_wait (&ex->cond, &ex->lock);
+  pthread_mutex_unlock (&ex->lock);
 }
 
-/* Runs in whichever thread cancels: wakes a worker held back by a slow
- * consumer, or waiting for the server (through its wake pipe). */
+static void cancel_job (gpointer data);
+
+/* The handle's hook (handle_set_hook ()): runs in whichever thread cancels,
+ * under the handle's lock.  Wakes a worker held back by a slow consumer or
+ * waiting for the server (through its wake pipe); for a query read on the
+ * caller's thread, queues the cancel request on a worker. */
 static void
-on_cancelled (GCancellable *cancellable, gpointer data)
+exec_on_cancelled (gpointer data)
 {
-  (void)cancellable;
   Exec *ex = data;
-  g_mutex_lock (&ex->lock);
-  g_cond_broadcast (&ex->cond);
+  pthread_mutex_lock (&ex->lock);
+  pthread_cond_broadcast (&ex->cond);
   if (ex->wake_fd >= 0)
     {
       /* Non-blocking; a full pipe is readable already. */
       ssize_t n = write (ex->wake_fd, "", 1);
       (void)n;
     }
-  g_mutex_unlock (&ex->lock);
+  if (ex->phase == PHASE_FAST && ex->cancel_job == CANCEL_JOB_NONE)
+    {
+      ex->cancel_job = CANCEL_JOB_QUEUED;
+      tusk_runtime_run_func (ex->runtime, cancel_job, exec_ref (ex));
+    }
+  pthread_mutex_unlock (&ex->lock);
 }
 
-/* A thread's wake pipe: what its poll loop watches, beside the socket, for
- * a cancel.  One per thread that runs statements, made on its first one and
- * closed when it exits, instead of a cancellable fd (an eventfd made and
- * closed) per statement.  Used by one statement at a time: a statement run
- * from inside another's notice callback (_sync) uses the cancellable's fd. */
-typedef struct
+static void
+exec_hook (Exec *ex)
 {
-  int fds[2]; /* read end, write end; both non-blocking */
-  gboolean busy;
-} WakePipe;
+  ex->hooked = TRUE;
+  handle_set_hook (ex->handle, exec_on_cancelled, ex);
+}
+
+/* After this, exec_on_cancelled () neither runs nor will: no new cancel
+ * job, no write to the wake pipe. */
+static void
+exec_unhook (Exec *ex)
+{
+  if (ex->hooked)
+    {
+      handle_set_hook (ex->handle, NULL, NULL);
+      ex->hooked = FALSE;
+    }
+}
 
 static void
 wake_pipe_free (gpointer data)
@@ -1613,26 +2112,46 @@ wake_pipe_give_back (WakePipe *wake, gboolean written)
   wake->busy = FALSE;
 }
 
-/* The worker's state while one string runs on one connection. */
-typedef struct
+/* On a thread about to wait for the server in poll (): what wakes it on a
+ * cancel. */
+static void
+run_watch_cancel (Run *r)
 {
-  Exec *ex;
-  TuskPoolConn *conn;
-  PGconn *pg;
-  PQnoticeReceiver pool_receiver;
-  WakePipe *wake;    /* nullable: then cancel_fd is the cancellable's */
-  GPollFD cancel_fd; /* readable once the query is cancelled */
-  gboolean have_cancel_fd;
-  gboolean cancel_sent;
-  gboolean dropped;  /* rows discarded because of a cancel */
-  gboolean in_rows;  /* inside a row-returning statement */
-  gboolean copy_out; /* in COPY … TO STDOUT */
-  gboolean copy_in;  /* refused a COPY … FROM STDIN */
-  gboolean broken;   /* reading failed: the connection is gone */
-  gboolean abandon;  /* the connection cannot be reused (COPY BOTH) */
-  guint64 stmt_rows; /* rows of the current statement */
-  Builder builder;
-} Run;
+  Exec *ex = r->ex;
+  r->wake = wake_pipe_take ();
+  if (r->wake)
+    {
+      /* Before the caller checks for a cancel: one from now on writes to
+       * the pipe. */
+      pthread_mutex_lock (&ex->lock);
+      ex->wake_fd = r->wake->fds[1];
+      pthread_mutex_unlock (&ex->lock);
+      r->cancel_fd.fd = r->wake->fds[0];
+      r->have_cancel_fd = TRUE;
+    }
+  else
+    r->have_cancel_fd = g_cancellable_make_pollfd (
+        tusk_query_handle_get_cancellable (ex->handle), &r->cancel_fd);
+}
+
+static void
+run_unwatch_cancel (Run *r)
+{
+  Exec *ex = r->ex;
+  if (r->wake)
+    {
+      pthread_mutex_lock (&ex->lock);
+      ex->wake_fd = -1;
+      pthread_mutex_unlock (&ex->lock);
+      /* The hook runs after the handle is marked cancelled: if it is not
+       * now, nothing was written. */
+      wake_pipe_give_back (r->wake, handle_is_cancelled (ex->handle));
+      r->wake = NULL;
+    }
+  else if (r->have_cancel_fd)
+    g_cancellable_release_fd (tusk_query_handle_get_cancellable (ex->handle));
+  r->have_cancel_fd = FALSE;
+}
 
 static void
 on_notice (void *arg, const PGresult *res)
@@ -1657,9 +2176,19 @@ on_notice (void *arg, const PGresult *res)
   notice->detail = g_strdup (PQresultErrorField (res, PG_DIAG_MESSAGE_DETAIL));
   notice->hint = g_strdup (PQresultErrorField (res, PG_DIAG_MESSAGE_HINT));
   g_ptr_array_add (r->ex->result->notices, tusk_notice_copy (notice));
-  post (r->ex, EVENT_NOTICE, notice);
+  if (r->fast)
+    {
+      /* Delivered by fast_step () once libpq has returned. */
+      if (r->notices == NULL)
+        r->notices
+            = g_ptr_array_new_with_free_func ((GDestroyNotify)tusk_notice_free);
+      g_ptr_array_add (r->notices, notice);
+    }
+  else
+    post (r->ex, EVENT_NOTICE, notice);
 }
 
+/* A worker sends the cancel request (blocks: a connection of its own). */
 static void
 send_cancel (Run *r)
 {
@@ -1749,14 +2278,32 @@ start_statement (Run *r)
   g_ptr_array_set_size (result->batches, 0);
   result->n_rows = 0;
   r->stmt_rows = 0;
+  r->unnamed = 0;
+  g_clear_pointer (&r->first, PQclear);
 }
 
+/* A batch goes to the consumer (a stream) or into the result. */
+static void
+add_batch (Run *r, TuskRowBatch *batch)
+{
+  if (r->ex->stream)
+    post (r->ex, EVENT_BATCH, batch);
+  else
+    {
+      g_ptr_array_add (r->ex->result->batches, batch);
+      r->ex->result->n_rows += batch->n_rows;
+    }
+}
+
+/* The batch being filled, if any, goes where add_batch () puts it. */
 static void
 flush_batch (Run *r)
 {
   TuskRowBatch *batch = builder_take (&r->builder);
   if (batch)
-    post (r->ex, EVENT_BATCH, batch);
+    add_batch (r, batch);
+  g_atomic_int_set (&r->ex->handle->rows_read,
+                    (int)MIN (r->stmt_rows, G_MAXINT));
 }
 
 /* The first result of a row-returning statement: its columns. */
@@ -1766,9 +2313,8 @@ begin_rows (Run *r, const PGresult *res)
   Exec *ex = r->ex;
   start_statement (r);
   r->in_rows = TRUE;
-  GPtrArray *columns = columns_from_result (res);
-  name_columns (r->pg, columns);
-  g_ptr_array_extend_and_steal (ex->result->columns, columns);
+  columns_from_result (res, ex->result->columns);
+  r->unnamed = name_columns (r->pg, ex->result->columns);
   if (ex->stream)
     {
       /* The consumer's copy; names still unknown are looked up once the
@@ -1787,6 +2333,18 @@ begin_rows (Run *r, const PGresult *res)
     }
 }
 
+/* Names the columns no lookup named, by their type's oid. */
+static void
+name_placeholders (GPtrArray *columns)
+{
+  for (guint i = 0; i < columns->len; i++)
+    {
+      TuskColumnInfo *column = columns->pdata[i];
+      if (column->type_name == NULL)
+        column->type_name = g_strdup_printf ("oid %u", column->type_oid);
+    }
+}
+
 static void
 set_error (Exec *ex, GError *error)
 {
@@ -1794,6 +2352,25 @@ set_error (Exec *ex, GError *error)
     ex->error = error;
   else
     g_error_free (error);
+}
+
+/* Copies the row of the single-row result @res (the statement's row
+ * @row) into the batch being filled, which goes once full. */
+static void
+add_row (Run *r, const PGresult *res, guint64 row)
+{
+  Exec *ex = r->ex;
+  guint n_columns = ex->result->columns->len;
+  guint64 before = r->builder.added;
+  if (!builder_add_row (&r->builder, res, n_columns, row))
+    {
+      flush_batch (r);
+      builder_add_row (&r->builder, res, n_columns, row);
+    }
+  if (r->fast)
+    r->read_bytes += r->builder.added - before + 5 + 4 * n_columns;
+  if (r->builder.batch->n_rows >= ex->batch_size)
+    flush_batch (r);
 }
 
 /* Takes @res. */
@@ -1806,16 +2383,26 @@ handle_result (Run *r, PGresult *res)
       case PGRES_SINGLE_TUPLE:
         if (!r->in_rows)
           begin_rows (r, res);
-        if (g_cancellable_is_cancelled (ex->handle->cancellable))
+        /* A worker drops what comes after a cancel; the caller's thread
+         * keeps its few rows (invariant 5). */
+        if (!r->fast && handle_is_cancelled (ex->handle))
           r->dropped = TRUE;
+        else if (!ex->stream && r->stmt_rows == 0 && ex->batch_size > 1)
+          {
+            /* Kept: if no second row comes, it is the batch. */
+            r->first = g_steal_pointer (&res);
+            r->stmt_rows = 1;
+            r->read_bytes += 64;
+          }
         else
           {
-            r->builder.capacity = ex->batch_size;
-            builder_add_row (&r->builder, res, ex->result->columns->len,
-                             r->stmt_rows);
+            if (r->first)
+              {
+                add_row (r, r->first, 0);
+                g_clear_pointer (&r->first, PQclear);
+              }
+            add_row (r, res, r->stmt_rows);
             r->stmt_rows++;
-            if (r->builder.batch->n_rows >= ex->batch_size)
-              flush_batch (r);
           }
         PQclear (res);
         break;
@@ -1823,36 +2410,22 @@ handle_result (Run *r, PGresult *res)
       case PGRES_TUPLES_OK:
         if (!r->in_rows)
           begin_rows (r, res);
-        if (ex->stream)
+        if (r->first)
+          add_batch (r, batch_new_from_result (g_steal_pointer (&r->first), 0));
+        flush_batch (r);
+        if (PQntuples (res) > 0)
           {
-            flush_batch (r);
-            if (PQntuples (res) > 0)
-              {
-                /* Rows that came whole (not in single-row mode): one batch,
-                 * without a copy. */
-                TuskRowBatch *batch = batch_new_from_result (res, r->stmt_rows);
-                r->stmt_rows += batch->n_rows;
-                finish_statement (r, res, TRUE);
-                post (ex, EVENT_BATCH, batch);
-              }
-            else
-              {
-                finish_statement (r, res, TRUE);
-                PQclear (res);
-              }
+            /* Rows that came whole (not in single-row mode): one batch,
+             * without a copy. */
+            TuskRowBatch *batch = batch_new_from_result (res, r->stmt_rows);
+            r->stmt_rows += batch->n_rows;
+            finish_statement (r, res, TRUE);
+            add_batch (r, batch);
           }
         else
           {
-            r->stmt_rows = (guint64)PQntuples (res);
             finish_statement (r, res, TRUE);
-            if (r->stmt_rows > 0)
-              {
-                g_ptr_array_add (ex->result->batches,
-                                 batch_new_from_result (res, 0));
-                ex->result->n_rows = r->stmt_rows;
-              }
-            else
-              PQclear (res);
+            PQclear (res);
           }
         break;
 
@@ -1900,8 +2473,15 @@ handle_result (Run *r, PGresult *res)
         break;
 
       case PGRES_FATAL_ERROR:
+        /* A stream's rows before the error stay valid; a whole result is
+         * dropped with the error. */
         if (r->in_rows && ex->stream)
-          flush_batch (r); /* the rows before the error are valid */
+          flush_batch (r);
+        else
+          {
+            builder_clear (&r->builder);
+            g_clear_pointer (&r->first, PQclear);
+          }
         r->in_rows = FALSE;
         set_error (ex, tusk_error_from_pg_result (r->pg, res));
         PQclear (res);
@@ -1913,89 +2493,58 @@ handle_result (Run *r, PGresult *res)
     }
 }
 
-/* Runs @ex's SQL on @conn and drains it to ReadyForQuery.  Fills
- * ex->result, or sets ex->error.  Leaves @conn idle (or in a transaction the
- * statement opened, or broken, or to be abandoned: r->abandon). */
-static gboolean
-run_on_conn (Exec *ex, TuskPoolConn *conn)
+/* Reads the results of the string sent on @r until ReadyForQuery, waiting
+ * on the socket and for a cancel.  Blocks: a worker, or the _sync
+ * caller. */
+static void
+run_pump (Run *r)
 {
-  GCancellable *cancellable = ex->handle->cancellable;
-  Run r = { 0 };
-  r.ex = ex;
-  r.conn = conn;
-  r.pg = tusk_pool_conn_get_pg (conn);
-  r.builder.capacity = ex->batch_size;
-
-  if (ex->stream)
-    preload_types (r.pg);
-
-  /* The pool's receiver has the connection as its argument
-   * (tusk-pool-private.h); it is put back below, before release. */
-  r.pool_receiver = PQsetNoticeReceiver (r.pg, on_notice, &r);
-  r.wake = wake_pipe_take ();
-  if (r.wake)
+  for (;;)
     {
-      /* Before the check below: a cancel from now on writes to the pipe. */
-      g_mutex_lock (&ex->lock);
-      ex->wake_fd = r.wake->fds[1];
-      g_mutex_unlock (&ex->lock);
-      r.cancel_fd.fd = r.wake->fds[0];
-      r.have_cancel_fd = TRUE;
-    }
-  else
-    r.have_cancel_fd = g_cancellable_make_pollfd (cancellable, &r.cancel_fd);
-
-  gint64 start = g_get_monotonic_time ();
-  if (g_cancellable_is_cancelled (cancellable))
-    set_error (ex, tusk_error_new_full (TUSK_ERROR_QUERY_CANCELLED,
-                                        "The query was cancelled before it "
-                                        "was sent",
-                                        NULL, NULL, 0, NULL));
-  else if (!PQsendQuery (r.pg, ex->handle->sql))
-    set_error (ex, tusk_error_from_pg_result (r.pg, NULL));
-  else
-    {
-      if (ex->stream)
-        PQsetSingleRowMode (r.pg);
-      for (;;)
+      if (r->copy_out)
         {
-          if (r.copy_out)
+          char *buf = NULL;
+          int n;
+          while ((n = PQgetCopyData (r->pg, &buf, 1)) > 0)
+            PQfreemem (buf);
+          if (n == 0 && !r->broken)
             {
-              char *buf = NULL;
-              int n;
-              while ((n = PQgetCopyData (r.pg, &buf, 1)) > 0)
-                PQfreemem (buf);
-              if (n == 0 && !r.broken)
-                {
-                  wait_for_input (&r);
-                  continue;
-                }
-              r.copy_out = FALSE;
+              wait_for_input (r);
+              continue;
             }
-          PGresult *res = NULL;
-          gboolean done = FALSE;
-          while (r.broken || !PQisBusy (r.pg))
-            {
-              res = PQgetResult (r.pg);
-              if (res == NULL)
-                {
-                  done = TRUE;
-                  break;
-                }
-              handle_result (&r, res);
-              if (r.copy_out || r.abandon)
-                break;
-            }
-          if (done || r.abandon)
-            break;
-          if (!r.copy_out)
-            wait_for_input (&r);
+          r->copy_out = FALSE;
         }
-      flush_batch (&r);
+      gboolean done = FALSE;
+      while (r->broken || !PQisBusy (r->pg))
+        {
+          PGresult *res = PQgetResult (r->pg);
+          if (res == NULL)
+            {
+              done = TRUE;
+              break;
+            }
+          handle_result (r, res);
+          if (r->copy_out || r->abandon)
+            break;
+        }
+      if (done || r->abandon)
+        break;
+      if (!r->copy_out)
+        wait_for_input (r);
     }
-  ex->result->execution_time_ms = (g_get_monotonic_time () - start) / 1000;
+  flush_batch (r);
+}
 
-  switch (PQtransactionStatus (r.pg))
+/* The string is over (ReadyForQuery), or could not be sent: the result's
+ * timing and transaction status, the connection's blocking mode, with
+ * @look_up the catalog lookups of type names still unknown (blocking: not
+ * on the caller's thread), and the pool's notice receiver back. */
+static void
+run_end (Run *r, gboolean look_up)
+{
+  Exec *ex = r->ex;
+  ex->result->execution_time_ms = (g_get_monotonic_time () - r->start) / 1000;
+  switch (PQtransactionStatus (r->pg))
     {
       case PQTRANS_IDLE:
         ex->result->transaction_status = TUSK_TRANSACTION_IDLE;
@@ -2010,29 +2559,19 @@ run_on_conn (Exec *ex, TuskPoolConn *conn)
         ex->result->transaction_status = TUSK_TRANSACTION_UNKNOWN;
         break;
     }
-
-  /* Type names still unknown: the connection is idle now. */
-  if (ex->error == NULL && !r.abandon)
-    look_up_columns (r.pg, ex->result->columns);
-
-  if (r.wake)
+  if (r->nonblocking)
     {
-      g_mutex_lock (&ex->lock);
-      ex->wake_fd = -1;
-      g_mutex_unlock (&ex->lock);
-      /* on_cancelled () runs after the cancellable is marked cancelled: if
-       * it is not now, nothing was written. */
-      wake_pipe_give_back (r.wake, g_cancellable_is_cancelled (cancellable));
+      /* Nothing is left to send after ReadyForQuery: never waits. */
+      PQsetnonblocking (r->pg, 0);
+      r->nonblocking = FALSE;
     }
-  else if (r.have_cancel_fd)
-    g_cancellable_release_fd (cancellable);
-  PQsetNoticeReceiver (r.pg, r.pool_receiver, conn);
-
-  if (r.dropped && ex->error == NULL)
+  if (look_up && ex->error == NULL && !r->abandon)
+    look_up_columns (r->pg, ex->result->columns);
+  PQsetNoticeReceiver (r->pg, r->pool_receiver, r->conn);
+  if (r->dropped && ex->error == NULL)
     set_error (ex, tusk_error_new_full (TUSK_ERROR_QUERY_CANCELLED,
                                         "The query was cancelled", NULL, NULL,
                                         0, "57014"));
-  return !r.abandon;
 }
 
 static void
@@ -2065,90 +2604,607 @@ record_history (Exec *ex)
     tusk_warn ("query history: %s", error->message);
 }
 
-/* The whole execution, on a worker (or the _sync caller's thread). */
+/* After the run: gives the connection back, queues the history entry,
+ * unregisters the handle, reports, and drops the run's reference (taken
+ * when it started: nothing of @ex may be used after).  Any thread; with
+ * @here, the caller's inside its context's dispatch: then DONE is delivered
+ * from here (nothing else is queued: the fast path delivers its notices
+ * itself). */
+static void
+exec_end (Exec *ex, gboolean here)
+{
+  Run *r = &ex->run;
+  exec_unhook (ex);
+  ex->phase = PHASE_DONE; /* nobody reads it once unhooked */
+  TuskPoolConn *conn = g_steal_pointer (&r->conn);
+  if (conn && conn != ex->given_conn)
+    {
+      if (r->abandon)
+        tusk_pool_conn_discard (conn);
+      else
+        tusk_pool_release (conn);
+    }
+  if (ex->error)
+    tusk_debug ("query %s failed: %s", ex->handle->id, ex->error->message);
+  record_history (ex);
+  if (ex->registry)
+    tusk_query_registry_remove (ex->registry, ex->handle);
+  if (here)
+    {
+      Event done = { EVENT_DONE, NULL };
+      g_assert (ex->events.length == 0);
+      deliver (ex, &done);
+    }
+  else
+    post (ex, EVENT_DONE, NULL);
+  exec_unref (ex);
+}
+
+/* Sends @ex's SQL on @conn in blocking mode (a worker, or the _sync
+ * caller).  FALSE with ex->error set when it was not sent. */
+static gboolean
+run_begin (Run *r, TuskPoolConn *conn)
+{
+  Exec *ex = r->ex;
+  r->conn = conn;
+  r->pg = tusk_pool_conn_get_pg (conn);
+  if (ex->stream)
+    preload_types (r->pg);
+  /* The pool's receiver has the connection as its argument
+   * (tusk-pool-private.h); run_end () puts it back. */
+  r->pool_receiver = PQsetNoticeReceiver (r->pg, on_notice, r);
+  run_watch_cancel (r);
+  r->start = g_get_monotonic_time ();
+  if (handle_is_cancelled (ex->handle))
+    {
+      set_error (ex, tusk_error_new_full (TUSK_ERROR_QUERY_CANCELLED,
+                                          "The query was cancelled before it "
+                                          "was sent",
+                                          NULL, NULL, 0, NULL));
+      return FALSE;
+    }
+  if (!PQsendQuery (r->pg, ex->handle->sql))
+    {
+      set_error (ex, tusk_error_from_pg_result (r->pg, NULL));
+      return FALSE;
+    }
+  PQsetSingleRowMode (r->pg);
+  return TRUE;
+}
+
+/* The whole execution on a worker (or the _sync caller's thread). */
 static void
 exec_run (Exec *ex)
 {
-  GCancellable *cancellable = ex->handle->cancellable;
-  ex->result = result_new (ex->handle->id);
-  gulong handler_id = g_cancellable_connect (
-      cancellable, G_CALLBACK (on_cancelled), ex, NULL);
+  Run *r = &ex->run;
+  pthread_mutex_lock (&ex->lock);
+  ex->phase = PHASE_WORKER;
+  pthread_mutex_unlock (&ex->lock);
+  exec_hook (ex);
 
   TuskPoolConn *conn = ex->given_conn;
-  if (conn == NULL && !g_cancellable_is_cancelled (cancellable))
-    conn = tusk_pool_acquire_sync (ex->pool, cancellable, &ex->error);
+  if (conn == NULL && !handle_is_cancelled (ex->handle))
+    conn = tusk_pool_acquire_sync (
+        ex->pool, tusk_query_handle_get_cancellable (ex->handle), &ex->error);
   if (conn)
     {
-      gboolean reusable = run_on_conn (ex, conn);
-      if (conn != ex->given_conn)
-        {
-          if (reusable)
-            tusk_pool_release (conn);
-          else
-            tusk_pool_conn_discard (conn);
-        }
+      if (run_begin (r, conn))
+        run_pump (r);
+      run_unwatch_cancel (r);
+      run_end (r, TRUE);
     }
   else if (ex->error == NULL)
     set_error (ex, tusk_error_new_full (TUSK_ERROR_QUERY_CANCELLED,
                                         "The query was cancelled before it "
                                         "was sent",
                                         NULL, NULL, 0, NULL));
-  /* Never with ex->lock held: it waits for a running on_cancelled(). */
-  g_cancellable_disconnect (cancellable, handler_id);
-
-  if (ex->error)
-    tusk_debug ("query %s failed: %s", ex->handle->id, ex->error->message);
-  record_history (ex);
-  if (ex->registry)
-    tusk_query_registry_remove (ex->registry, ex->handle);
-  post (ex, EVENT_DONE, NULL);
+  exec_end (ex, FALSE);
 }
 
-/* A stream's job: returns a boolean nobody reads once the DONE event is
- * posted. */
-static void
-exec_thread (GTask *task, gpointer source_object, gpointer task_data,
-             GCancellable *cancellable)
-{
-  (void)source_object;
-  (void)cancellable;
-  exec_run (task_data);
-  tusk_tsan_release (task);
-  g_task_return_boolean (task, TRUE);
-}
+/* ---- the fast path: reading on the caller's thread ---------------------- */
 
-/* execute_async's job is its own task, which post () returns with the
- * outcome at DONE (or hands to the events source, which does). */
-static void
-exec_async_thread (GTask *task, gpointer source_object, gpointer task_data,
-                   GCancellable *cancellable)
-{
-  (void)task;
-  (void)source_object;
-  (void)cancellable;
-  exec_run (task_data);
-}
+/* One socket a FastSource polls.  A record stays registered with the main
+ * context as long as its descriptor reports nothing wrong: changing a
+ * context's poll set wakes the context up (a write and a read of its
+ * eventfd, and one more poll), which would cost more than the whole rest of
+ * a small query.  So a record is armed (events) for a query and disarmed
+ * after (events 0: polled for nothing), and dropped only when its
+ * descriptor reports an error, a hang-up or its closing.  The descriptor
+ * number never changes (GLib keeps the records sorted by it).
+ *
+ * After a query that ended here, the record goes on watching the idle
+ * connection for input (`quiet`), so that the next try-acquire of that
+ * connection on this thread can skip the poll () of its socket (a system
+ * call, a fifth of what a small query costs here) when the socket was seen
+ * quiet less than FAST_QUIET_US ago: at its release, or at the context's
+ * last poll since.  That bounds the time in which input could have arrived
+ * unseen (a FATAL of a backend terminated while idle) to what separates
+ * any check from the send that follows it anyway.  Anything that does
+ * arrive (also the traffic of another thread that took the connection
+ * meanwhile) wakes the context once; the record then stops watching and is
+ * no longer quiet. */
+#define FAST_QUIET_US 1000
 
-/* Queues @ex on @runtime.  The job's GTask has no cancellable, so the
- * runtime always runs it and the cancel is reported by exec_run(), with
- * history and unregistering, whatever the phase.  The task data's reference
- * to @ex outlives ex->task's reference to the task: ex drops that at DONE. */
-static void
-exec_start (Exec *ex, TuskRuntime *runtime)
+struct FastEntry
 {
-  ex->context = g_main_context_ref_thread_default ();
-  if (ex->task)
+  GPollFD pfd;
+  Run *run;           /* the run waiting on it, or NULL */
+  gboolean quiet;     /* idle, watched, nothing read since its release */
+  gint64 released_at; /* monotonic, when quiet was set */
+};
+
+/* The one source per main context that watches the sockets of the queries
+ * read on it.  Attached for good; it can recurse, so that dispatching it
+ * does not take its records out of the poll set and put them back (two
+ * wakeups each time). */
+typedef struct
+{
+  GSource source;
+  GMainContext *context; /* borrowed: a destroyed source is never used */
+  GPtrArray *entries;    /* FastEntry *, owned */
+  gint64 checked_at;     /* monotonic: the last poll that saw a quiet
+                            record quiet */
+} FastSource;
+
+static void fast_step (Run *r, gushort revents);
+
+static gboolean
+fast_source_check (GSource *source)
+{
+  FastSource *fs = (FastSource *)source;
+  gboolean ready = FALSE, quiet = FALSE;
+  for (guint i = 0; i < fs->entries->len; i++)
     {
-      g_task_set_task_data (ex->task, exec_ref (ex),
-                            (GDestroyNotify)exec_unref);
-      tusk_runtime_run_in_thread (runtime, ex->task, exec_async_thread);
+      FastEntry *entry = fs->entries->pdata[i];
+      if (entry->pfd.revents)
+        ready = TRUE;
+      else if (entry->quiet)
+        quiet = TRUE;
+    }
+  if (quiet)
+    fs->checked_at = g_get_monotonic_time ();
+  return ready;
+}
+
+static gboolean
+fast_source_dispatch (GSource *source, GSourceFunc callback, gpointer data)
+{
+  FastSource *fs = (FastSource *)source;
+  (void)callback;
+  (void)data;
+  /* A callback run from fast_step () may add records or (iterating the
+   * context) drop some: index afresh each time; a record skipped is seen
+   * at the next poll. */
+  for (guint i = 0; i < fs->entries->len; i++)
+    {
+      FastEntry *entry = fs->entries->pdata[i];
+      gushort revents = entry->pfd.revents;
+      if (revents == 0)
+        continue;
+      entry->pfd.revents = 0;
+      if (entry->run)
+        {
+          fast_step (entry->run, revents); /* entry may be gone after */
+          continue;
+        }
+      entry->quiet = FALSE;
+      entry->pfd.events = 0;
+      if (revents & (G_IO_ERR | G_IO_HUP | G_IO_NVAL))
+        {
+          g_source_remove_poll (source, &entry->pfd);
+          g_ptr_array_remove_index_fast (fs->entries, i);
+          i--;
+        }
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+fast_source_finalize (GSource *source)
+{
+  g_ptr_array_unref (((FastSource *)source)->entries);
+}
+
+static GSourceFuncs fast_source_funcs = {
+  .check = fast_source_check,
+  .dispatch = fast_source_dispatch,
+  .finalize = fast_source_finalize,
+};
+
+/* The FastSources this thread made, one per main context (a reference
+ * each); destroyed when the thread exits. */
+static void
+fast_sources_free (gpointer data)
+{
+  GPtrArray *sources = data;
+  for (guint i = 0; i < sources->len; i++)
+    {
+      GSource *source = sources->pdata[i];
+      if (!g_source_is_destroyed (source))
+        g_source_destroy (source);
+      g_source_unref (source);
+    }
+  g_ptr_array_free (sources, TRUE);
+}
+
+static GPrivate fast_sources_key = G_PRIVATE_INIT (fast_sources_free);
+
+/* Returns (transfer none) the FastSource of @context, which the calling
+ * thread has acquired, made and attached on first use. */
+static FastSource *
+fast_source_get (GMainContext *context)
+{
+  GPtrArray *sources = g_private_get (&fast_sources_key);
+  if (sources == NULL)
+    {
+      sources = g_ptr_array_new ();
+      g_private_set (&fast_sources_key, sources);
+    }
+  for (guint i = 0; i < sources->len; i++)
+    {
+      FastSource *fs = sources->pdata[i];
+      if (g_source_is_destroyed (&fs->source))
+        {
+          /* Its context was freed (maybe to come back at the same
+           * address). */
+          g_source_unref (&fs->source);
+          g_ptr_array_remove_index_fast (sources, i);
+          i--;
+        }
+      else if (fs->context == context)
+        return fs;
+    }
+  FastSource *fs
+      = (FastSource *)g_source_new (&fast_source_funcs, sizeof (FastSource));
+  fs->context = context;
+  fs->entries = g_ptr_array_new_with_free_func (g_free);
+  g_source_set_can_recurse (&fs->source, TRUE);
+  g_source_set_static_name (&fs->source, "[tusk] query sockets");
+  g_source_attach (&fs->source, context);
+  g_ptr_array_add (sources, fs);
+  return fs;
+}
+
+/* TuskPoolQuietFunc of a FastSource (@data): see FastEntry. */
+static gboolean
+fast_source_quiet (int fd, gpointer data)
+{
+  FastSource *fs = data;
+  for (guint i = 0; i < fs->entries->len; i++)
+    {
+      FastEntry *entry = fs->entries->pdata[i];
+      if (entry->pfd.fd != fd)
+        continue;
+      if (!entry->quiet || entry->run || entry->pfd.revents)
+        return FALSE;
+      gint64 seen = MAX (entry->released_at, fs->checked_at);
+      return g_get_monotonic_time () - seen < FAST_QUIET_US;
+    }
+  return FALSE;
+}
+
+/* Returns (transfer none) @fs's record of @fd, added on first use. */
+static FastEntry *
+fast_entry_get (FastSource *fs, int fd)
+{
+  for (guint i = 0; i < fs->entries->len; i++)
+    {
+      FastEntry *entry = fs->entries->pdata[i];
+      if (entry->pfd.fd == fd)
+        return entry;
+    }
+  FastEntry *entry = g_new0 (FastEntry, 1);
+  entry->pfd.fd = fd;
+  g_source_add_poll (&fs->source, &entry->pfd);
+  g_ptr_array_add (fs->entries, entry);
+  return entry;
+}
+
+/* Sends @ex's SQL on @conn from the caller's thread without blocking and
+ * arms the record of its socket.  FALSE, with nothing sent (or the
+ * connection broken), when the connection would not take it. */
+static gboolean
+fast_send (Exec *ex, FastSource *fs, TuskPoolConn *conn, const char *sql)
+{
+  Run *r = &ex->run;
+  PGconn *pg = tusk_pool_conn_get_pg (conn);
+  int fd = PQsocket (pg);
+  if (fd < 0)
+    return FALSE;
+  FastEntry *entry = fast_entry_get (fs, fd);
+  /* Busy: a caller's connection given to two executions at once (misuse);
+   * the worker path reports what libpq says. */
+  if (entry->run || PQsetnonblocking (pg, 1) != 0)
+    return FALSE;
+  r->start = g_get_monotonic_time ();
+  if (!PQsendQuery (pg, sql))
+    {
+      PQsetnonblocking (pg, 0);
+      return FALSE;
+    }
+  PQsetSingleRowMode (pg);
+  int flushed = PQflush (pg); /* 1: the rest when the socket is writable */
+  r->conn = conn;
+  r->pg = pg;
+  r->fast = TRUE;
+  r->nonblocking = TRUE;
+  r->need_flush = flushed == 1;
+  r->pool_receiver = PQsetNoticeReceiver (pg, on_notice, r);
+  r->entry = entry;
+  r->entry->run = r;
+  r->entry->quiet = FALSE;
+  r->entry->pfd.revents = 0;
+  r->entry->pfd.events = G_IO_IN | (r->need_flush ? G_IO_OUT : 0);
+  ex->phase = PHASE_FAST; /* before the hook can read it */
+  g_atomic_int_inc (&fast_started);
+  return TRUE;
+}
+
+/* The fast path's entry, before @ex has its handle: sends @sql.  FALSE
+ * when it does not apply (a stream, disabled, cancelled already, no idle
+ * connection at hand, a main context that another thread runs, a
+ * connection that would not take the query); then nothing happened and the
+ * worker path takes over. */
+static gboolean
+fast_start (Exec *ex, const char *sql, GCancellable *cancellable)
+{
+  if (ex->stream || !g_atomic_int_get (&fast_path_enabled)
+      || g_cancellable_is_cancelled (cancellable))
+    return FALSE;
+  /* The socket is read in the context's dispatch, on this thread. */
+  if (!g_main_context_acquire (ex->context))
+    return FALSE;
+  FastSource *fs = fast_source_get (ex->context);
+  TuskPoolConn *conn
+      = ex->given_conn
+            ? ex->given_conn
+            : tusk_pool_try_acquire (ex->pool, fast_source_quiet, fs);
+  gboolean started = conn && fast_send (ex, fs, conn, sql);
+  if (conn && !started && conn != ex->given_conn)
+    tusk_pool_release (conn); /* closed if broken */
+  g_main_context_release (ex->context);
+  return started;
+}
+
+static void
+fast_detach (Run *r)
+{
+  r->entry->run = NULL;
+  r->entry->pfd.events = 0;
+  r->entry = NULL;
+  r->fast = FALSE;
+}
+
+static void
+fast_deliver_notices (Run *r)
+{
+  Exec *ex = r->ex;
+  if (r->notices == NULL)
+    return;
+  /* Taken first: the callback may recurse into the context. */
+  g_autoptr (GPtrArray) notices = g_steal_pointer (&r->notices);
+  if (ex->notice_func)
+    for (guint i = 0; i < notices->len; i++)
+      ex->notice_func (ex->handle, notices->pdata[i], ex->notice_data);
+}
+
+/* A worker takes over a run begun on the caller's thread. */
+static void
+exec_continue_job (gpointer data)
+{
+  Exec *ex = data;
+  Run *r = &ex->run;
+
+  PQsetnonblocking (r->pg, 0); /* sends what is left of the query */
+  r->nonblocking = FALSE;
+  run_watch_cancel (r);
+  /* A cancel request still queued is sent from here, at once. */
+  gboolean send = FALSE;
+  pthread_mutex_lock (&ex->lock);
+  if (ex->cancel_job == CANCEL_JOB_QUEUED)
+    {
+      ex->cancel_job = CANCEL_JOB_STOLEN;
+      send = TRUE;
+    }
+  else if (ex->cancel_job != CANCEL_JOB_NONE)
+    r->cancel_sent = TRUE;
+  pthread_mutex_unlock (&ex->lock);
+  if (send || (handle_is_cancelled (ex->handle) && !r->cancel_sent))
+    send_cancel (r);
+
+  if (r->pending)
+    handle_result (r, g_steal_pointer (&r->pending));
+  if (!r->abandon)
+    run_pump (r);
+  run_unwatch_cancel (r);
+  run_end (r, TRUE);
+
+  /* Invariant 2: not while cancel_job () sends on this connection. */
+  pthread_mutex_lock (&ex->lock);
+  if (ex->cancel_job == CANCEL_JOB_QUEUED)
+    ex->cancel_job = CANCEL_JOB_STOLEN;
+  while (ex->cancel_job == CANCEL_JOB_RUNNING)
+    pthread_cond_wait (&ex->cond, &ex->lock);
+  pthread_mutex_unlock (&ex->lock);
+  exec_end (ex, FALSE);
+}
+
+/* A worker names the result's columns from the catalog (the fast path read
+ * the rows), then ends. */
+static void
+exec_look_up_job (gpointer data)
+{
+  Exec *ex = data;
+  look_up_columns (ex->run.pg, ex->result->columns);
+  exec_end (ex, FALSE);
+}
+
+/* Too many rows for the caller's thread, or a COPY: a worker goes on with
+ * the blocking code. */
+static void
+fast_hand_over (Run *r)
+{
+  Exec *ex = r->ex;
+  fast_detach (r);
+  pthread_mutex_lock (&ex->lock);
+  ex->phase = PHASE_WORKER;
+  pthread_mutex_unlock (&ex->lock);
+  g_atomic_int_inc (&fast_handed_over);
+  tusk_runtime_run_func (ex->runtime, exec_continue_job, ex);
+}
+
+/* ReadyForQuery on the caller's thread. */
+static void
+fast_finish (Run *r)
+{
+  Exec *ex = r->ex;
+  FastEntry *entry = r->entry;
+  fast_detach (r);
+  run_end (r, FALSE);
+  /* From here on no cancel request starts: the connection is on its way
+   * back.  Only a cancelled handle can have one queued or running. */
+  exec_unhook (ex);
+  gboolean sending = FALSE;
+  if (handle_is_cancelled (ex->handle))
+    {
+      pthread_mutex_lock (&ex->lock);
+      ex->phase = PHASE_DONE;
+      if (ex->cancel_job == CANCEL_JOB_QUEUED)
+        ex->cancel_job = CANCEL_JOB_STOLEN; /* too late to matter */
+      sending = ex->cancel_job == CANCEL_JOB_RUNNING;
+      ex->end_after_cancel = sending;
+      pthread_mutex_unlock (&ex->lock);
+    }
+  if (r->unnamed > 0 && ex->error == NULL && !sending)
+    {
+      /* Catalog queries block. */
+      g_atomic_int_inc (&fast_looked_up);
+      tusk_runtime_run_func (ex->runtime, exec_look_up_job, ex);
       return;
     }
-  GTask *job = g_task_new (NULL, NULL, NULL, NULL);
-  g_task_set_source_tag (job, exec_start);
-  g_task_set_task_data (job, exec_ref (ex), (GDestroyNotify)exec_unref);
-  tusk_runtime_run_in_thread (runtime, job, exec_thread);
-  g_object_unref (job);
+  g_atomic_int_inc (&fast_finished);
+  name_placeholders (ex->result->columns);
+  if (!sending)
+    {
+      if (r->conn != ex->given_conn && !r->broken && !r->abandon
+          && PQstatus (r->pg) == CONNECTION_OK)
+        {
+          /* Drained to ReadyForQuery: watched while idle (FastEntry). */
+          entry->quiet = TRUE;
+          entry->released_at = g_get_monotonic_time ();
+          entry->pfd.events = G_IO_IN;
+        }
+      exec_end (ex, TRUE);
+    }
+}
+
+static gboolean
+end_after_cancel (gpointer data)
+{
+  Exec *ex = data;
+  tusk_tsan_acquire (ex);
+  exec_end (ex, TRUE);
+  return G_SOURCE_REMOVE;
+}
+
+/* On a worker: sends the cancel request of a query read on the caller's
+ * thread (PQcancel blocks), unless that was taken over meanwhile. */
+static void
+cancel_job (gpointer data)
+{
+  Exec *ex = data;
+  pthread_mutex_lock (&ex->lock);
+  gboolean send = ex->cancel_job == CANCEL_JOB_QUEUED;
+  if (send)
+    ex->cancel_job = CANCEL_JOB_RUNNING;
+  pthread_mutex_unlock (&ex->lock);
+  if (send)
+    {
+      g_autoptr (GError) error = NULL;
+      gint64 start = g_get_monotonic_time ();
+      if (!tusk_pool_conn_cancel (ex->run.conn, &error))
+        tusk_warn ("%s", error->message);
+      else
+        tusk_debug ("cancel request for query %s sent in %.2f ms",
+                    ex->handle->id, (g_get_monotonic_time () - start) / 1000.0);
+      pthread_mutex_lock (&ex->lock);
+      ex->cancel_job = CANCEL_JOB_DONE;
+      pthread_cond_broadcast (&ex->cond);
+      gboolean end = ex->end_after_cancel;
+      pthread_mutex_unlock (&ex->lock);
+      if (end)
+        {
+          /* The statement ended while the request was on its way. */
+          GSource *source = g_idle_source_new ();
+          g_source_set_priority (source, G_PRIORITY_DEFAULT);
+          g_source_set_callback (source, end_after_cancel, exec_ref (ex),
+                                 (GDestroyNotify)exec_unref);
+          g_source_set_static_name (source, "[tusk] query end");
+          tusk_tsan_release (ex);
+          g_source_attach (source, ex->context);
+          g_source_unref (source);
+        }
+    }
+  exec_unref (ex);
+}
+
+/* The FastSource found @r's socket ready: sends the rest of the query,
+ * reads what arrived and handles every result complete so far, without
+ * blocking; then ends, hands over to a worker, or waits for more. */
+static void
+fast_step (Run *r, gushort revents)
+{
+  if (r->busy)
+    return; /* a callback below recursed into the context */
+  r->busy = TRUE;
+  r->entry->pfd.events = 0;
+  if (r->need_flush)
+    r->need_flush = PQflush (r->pg) == 1; /* a failure shows when reading */
+  if ((revents & (G_IO_IN | G_IO_HUP | G_IO_ERR | G_IO_NVAL))
+      && !PQconsumeInput (r->pg))
+    r->broken = TRUE; /* the connection is gone: nothing will wait */
+  gboolean done = FALSE, to_worker = FALSE;
+  while (!to_worker && (r->broken || !PQisBusy (r->pg)))
+    {
+      PGresult *res = PQgetResult (r->pg);
+      if (res == NULL)
+        {
+          done = TRUE;
+          break;
+        }
+      switch (PQresultStatus (res))
+        {
+          case PGRES_COPY_IN:
+          case PGRES_COPY_OUT:
+          case PGRES_COPY_BOTH:
+            /* A COPY's data exchange is the blocking code's. */
+            r->pending = res;
+            to_worker = TRUE;
+            break;
+          default:
+            handle_result (r, res);
+            break;
+        }
+    }
+  g_atomic_int_set (&r->ex->handle->rows_read,
+                    (int)MIN (r->stmt_rows, G_MAXINT));
+  fast_deliver_notices (r);
+  r->busy = FALSE;
+  if (done)
+    fast_finish (r);
+  else if (to_worker || r->read_bytes >= FAST_MAX_BYTES)
+    fast_hand_over (r);
+  else
+    r->entry->pfd.events = G_IO_IN | (r->need_flush ? G_IO_OUT : 0);
+}
+
+/* ---- entry points ------------------------------------------------------ */
+
+/* The worker path's job; holds the run's reference. */
+static void
+exec_job (gpointer data)
+{
+  exec_run (data);
 }
 
 TuskQueryResult *
@@ -2161,7 +3217,7 @@ tusk_query_execute_sync (TuskPool *pool, const char *sql,
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
   Exec *ex = exec_new (pool, sql, options, cancellable, FALSE);
-  exec_run (ex);
+  exec_run (exec_ref (ex));
   TuskQueryResult *result = NULL;
   if (ex->error)
     g_propagate_error (error, g_steal_pointer (&ex->error));
@@ -2171,6 +3227,9 @@ tusk_query_execute_sync (TuskPool *pool, const char *sql,
   return result;
 }
 
+/* The execution reports its own cancel (QUERY_CANCELLED, or its results
+ * when it finished first), with history and unregistering, whatever the
+ * phase. */
 TuskQueryHandle *
 tusk_query_execute_async (TuskPool *pool, TuskRuntime *runtime, const char *sql,
                           const TuskQueryOptions *options,
@@ -2181,14 +3240,28 @@ tusk_query_execute_async (TuskPool *pool, TuskRuntime *runtime, const char *sql,
   g_return_val_if_fail (runtime != NULL, NULL);
   g_return_val_if_fail (sql != NULL, NULL);
 
-  Exec *ex = exec_new (pool, sql, options, cancellable, FALSE);
-  ex->task = g_task_new (NULL, NULL, callback, user_data);
-  g_task_set_source_tag (ex->task, tusk_query_execute_async);
-  /* The query reports its own cancel (QUERY_CANCELLED, or its results
-   * when it finished first); GTask must not replace that. */
-  g_task_set_check_cancellable (ex->task, FALSE);
+  TuskQueryOptions defaults;
+  if (options == NULL)
+    {
+      tusk_query_options_init (&defaults);
+      options = &defaults;
+    }
+  Exec *ex = exec_alloc (pool, options, FALSE);
+  ex->runtime = runtime;
+  ex->context = g_main_context_ref_thread_default ();
+  ex->callback = callback;
+  ex->callback_data = user_data;
+  exec_ref (ex); /* the run's, dropped by exec_end () */
+  /* Sent first: the rest is made while the server works.  Nothing of it
+   * shows before this call returns (the socket is read in a later
+   * dispatch). */
+  gboolean fast = fast_start (ex, sql, cancellable);
+  exec_identify (ex, sql, cancellable);
   TuskQueryHandle *handle = tusk_query_handle_ref (ex->handle);
-  exec_start (ex, runtime);
+  if (fast)
+    exec_hook (ex);
+  else
+    tusk_runtime_run_func (runtime, exec_job, ex);
   exec_unref (ex);
   return handle;
 }
@@ -2196,12 +3269,18 @@ tusk_query_execute_async (TuskPool *pool, TuskRuntime *runtime, const char *sql,
 TuskQueryResult *
 tusk_query_execute_finish (GAsyncResult *result, GError **error)
 {
-  g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
-  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result))
-                            == tusk_query_execute_async,
-                        NULL);
-  tusk_tsan_acquire (result);
-  return g_task_propagate_pointer (G_TASK (result), error);
+  g_return_val_if_fail (
+      G_TYPE_CHECK_INSTANCE_TYPE (result, query_async_result_get_type ()),
+      NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+  QueryAsyncResult *self = (QueryAsyncResult *)result;
+  if (self->error)
+    {
+      g_propagate_error (error, g_steal_pointer (&self->error));
+      return NULL;
+    }
+  g_return_val_if_fail (self->result != NULL, NULL); /* finished twice */
+  return g_steal_pointer (&self->result);
 }
 
 TuskQueryHandle *
@@ -2219,8 +3298,10 @@ tusk_query_stream (TuskPool *pool, TuskRuntime *runtime, const char *sql,
   ex->funcs = *funcs;
   ex->user_data = user_data;
   ex->destroy = destroy;
+  ex->runtime = runtime;
+  ex->context = g_main_context_ref_thread_default ();
   TuskQueryHandle *handle = tusk_query_handle_ref (ex->handle);
-  exec_start (ex, runtime);
+  tusk_runtime_run_func (runtime, exec_job, exec_ref (ex));
   exec_unref (ex);
   return handle;
 }

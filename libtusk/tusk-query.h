@@ -14,6 +14,16 @@
  * drains the connection to ReadyForQuery and gives it back to the pool
  * clean.
  *
+ * tusk_query_execute_async() has a fast path: when an idle connection is at
+ * hand without waiting (or the caller passed its own) and the calling thread
+ * may run its thread-default main context, the query is sent from inside the
+ * call without blocking, and its socket is watched and read on that main
+ * context, so a small result reaches the callback with no thread hop.  The
+ * caller's thread never blocks on the network there either (the socket is
+ * non-blocking; a cancel request is sent from a worker); the rest of a
+ * result past its first 128 KiB of rows, a COPY, and type names that need
+ * the catalog are handed over to a worker.
+ *
  * Results: every value is text (PostgreSQL's output format), NULL is a NULL
  * pointer and '' an empty string.  Type names are those of PostgreSQL's
  * format_type() with the column's modifier ("character varying(20)",
@@ -213,6 +223,15 @@ void tusk_notice_free (TuskNotice *notice);
  * Consecutive rows of one result, immutable and reference-counted.  Values
  * are NUL-terminated text owned by the batch, valid as long as it lives,
  * whatever happens to the query afterwards.
+ *
+ * Storage: rows are read in libpq's single-row mode (whole results too),
+ * and a batch keeps its values in one buffer, back to back, with a 32-bit
+ * offset per value (SQL NULL is an empty span): a value costs its text, a
+ * terminator and 4 bytes, where a PGresult spends 16 on its length and
+ * pointer, so a materialized result takes less memory than libpq's own.
+ * Each value is copied once, out of its single-row result; the row of a
+ * one-row result, and rows libpq delivers whole, stay in their PGresult and
+ * are read in place, without a copy.
  */
 typedef struct TuskRowBatch TuskRowBatch;
 

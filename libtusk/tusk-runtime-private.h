@@ -1,5 +1,5 @@
-/* tusk-runtime-private.h: telling ThreadSanitizer about the hand-overs GLib
- * makes for us.
+/* tusk-runtime-private.h: plain jobs for libtusk's own work, and telling
+ * ThreadSanitizer about the hand-overs GLib makes for us.
  *
  * GTask delivers a result to the caller's main context through GLib's own
  * locks, futexes in an uninstrumented library that ThreadSanitizer cannot
@@ -14,6 +14,21 @@
 #pragma once
 
 #include <gio/gio.h>
+
+#include "tusk-runtime.h"
+
+G_BEGIN_DECLS
+
+/* Queues @func (@data) on @runtime's workers, in FIFO order with the GTask
+ * jobs, for internal work that has no main context to report to (e.g. the
+ * cancel request of a query that runs on its caller's thread).  @func owns
+ * @data and runs exactly once, also when tusk_runtime_free() drains the
+ * queue.  Returns at once; never blocks and never calls @func itself.  Any
+ * thread. */
+void tusk_runtime_run_func (TuskRuntime *runtime, void (*func) (gpointer data),
+                            gpointer data);
+
+G_END_DECLS
 
 #if defined(__SANITIZE_THREAD__)
 #define TUSK_TSAN 1

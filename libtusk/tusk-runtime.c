@@ -18,8 +18,10 @@
 
 typedef struct
 {
-  GTask *task; /* owned reference */
+  GTask *task; /* owned reference; NULL for a plain job */
   GTaskThreadFunc func;
+  void (*plain) (gpointer data); /* a plain job's body */
+  gpointer data;
 } Job;
 
 struct TuskRuntime
@@ -42,6 +44,14 @@ static void
 run_job (Job *job)
 {
   GTask *task = job->task;
+
+  if (task == NULL)
+    {
+      job->plain (job->data);
+      g_free (job);
+      return;
+    }
+
   GCancellable *cancellable = g_task_get_cancellable (task);
 
   if (g_cancellable_is_cancelled (cancellable))
@@ -127,18 +137,9 @@ tusk_runtime_get_n_threads (TuskRuntime *runtime)
   return runtime->n_threads;
 }
 
-void
-tusk_runtime_run_in_thread (TuskRuntime *runtime, GTask *task,
-                            GTaskThreadFunc func)
+static void
+push_job (TuskRuntime *runtime, Job *job)
 {
-  g_return_if_fail (runtime != NULL);
-  g_return_if_fail (G_IS_TASK (task));
-  g_return_if_fail (func != NULL);
-
-  Job *job = g_new (Job, 1);
-  job->task = g_object_ref (task);
-  job->func = func;
-
   pthread_mutex_lock (&runtime->lock);
   /* Once free has begun, only the workers themselves may queue (follow-up
    * jobs, which a worker still alive runs); from elsewhere the job might
@@ -150,4 +151,31 @@ tusk_runtime_run_in_thread (TuskRuntime *runtime, GTask *task,
   /* After unlocking: a worker woken while the lock is still held would only
    * go back to sleep on the lock. */
   pthread_cond_signal (&runtime->wake);
+}
+
+void
+tusk_runtime_run_in_thread (TuskRuntime *runtime, GTask *task,
+                            GTaskThreadFunc func)
+{
+  g_return_if_fail (runtime != NULL);
+  g_return_if_fail (G_IS_TASK (task));
+  g_return_if_fail (func != NULL);
+
+  Job *job = g_new0 (Job, 1);
+  job->task = g_object_ref (task);
+  job->func = func;
+  push_job (runtime, job);
+}
+
+void
+tusk_runtime_run_func (TuskRuntime *runtime, void (*func) (gpointer data),
+                       gpointer data)
+{
+  g_return_if_fail (runtime != NULL);
+  g_return_if_fail (func != NULL);
+
+  Job *job = g_new0 (Job, 1);
+  job->plain = func;
+  job->data = data;
+  push_job (runtime, job);
 }

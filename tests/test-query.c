@@ -2,7 +2,10 @@
  * real PostgreSQL server of the test environment: type names, values,
  * query types and row counts, batches and back-pressure, cancellation in
  * every phase and its race, a backend killed mid-stream, notices while a
- * statement runs, the registry of running queries, and history. */
+ * statement runs, the registry of running queries, and history; and the
+ * fast path of execute_async (a result read on the caller's thread): its
+ * hand-over to a worker, cancellation in each of its phases, notices,
+ * sessions, COPY and catalog lookups. */
 #include <string.h>
 
 #include <glib/gstdio.h>
@@ -697,11 +700,13 @@ test_cancel_streaming (Fixture *f, gconstpointer data)
   assert_pool_clean (f);
 }
 
-/* A cancel that comes after the query finished: its results stand. */
+/* A cancel that comes after the query finished: its results stand.  On a
+ * worker (the fast path reads on this thread: see fast-path/race). */
 static void
 test_cancel_race (Fixture *f, gconstpointer data)
 {
   (void)data;
+  tusk_query_set_fast_path (FALSE);
   AsyncRun run;
   g_autoptr (TuskQueryHandle) handle
       = start_async (f, "SELECT 42", NULL, NULL, &run);
@@ -724,6 +729,7 @@ test_cancel_race (Fixture *f, gconstpointer data)
   g_assert_no_error (run.error);
   g_assert_cmpstr (tusk_query_result_get_value (run.result, 0, 0), ==, "42");
   async_run_clear (&run);
+  tusk_query_set_fast_path (TRUE);
 }
 
 static void
@@ -770,6 +776,455 @@ test_statement_timeout (Fixture *f, gconstpointer data)
   tusk_assert_error (error, TUSK_ERROR_QUERY);
   g_assert_cmpstr (tusk_error_get_sqlstate (error), ==, "57014");
   assert_pool_clean (f);
+}
+
+/* ---- the fast path ------------------------------------------------------ */
+
+/* Waits until the server shows @sql in @state ("active", "idle") on some
+ * connection. */
+static void
+wait_for_activity (Fixture *f, const char *sql, const char *state)
+{
+  g_autofree char *check = g_strdup_printf (
+      "SELECT count (*) FROM pg_stat_activity WHERE query = '%s' "
+      "AND state = '%s'",
+      sql, state);
+  gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  for (;;)
+    {
+      g_autoptr (TuskQueryResult) active = run_ok (f, check);
+      if (!g_str_equal (tusk_query_result_get_value (active, 0, 0), "0"))
+        return;
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_usleep (10000);
+    }
+}
+
+static void
+assert_pool_idle (Fixture *f)
+{
+  TuskPoolStatus status;
+  tusk_pool_get_status (f->pool, &status);
+  g_assert_cmpint (status.available, ==, (int)status.size);
+}
+
+/* A small result is read and delivered on this thread, never from inside
+ * the call; the connection is back when the callback runs. */
+static void
+test_fast_small (Fixture *f, gconstpointer data)
+{
+  (void)data;
+  TuskQueryFastStats before, after;
+  tusk_query_get_fast_stats (&before);
+  for (int i = 0; i < 20; i++)
+    {
+      AsyncRun run;
+      g_autoptr (TuskQueryHandle) handle = start_async (
+          f, "SELECT 1 AS one, NULL::text AS nothing, ''::text AS empty", NULL,
+          NULL, &run);
+      g_assert_false (run.done);
+      tusk_test_wait_for (&run.done, 10000);
+      g_assert_no_error (run.error);
+      g_assert_cmpuint (run.result->n_rows, ==, 1);
+      g_assert_cmpstr (tusk_query_result_get_value (run.result, 0, 0), ==, "1");
+      g_assert_null (tusk_query_result_get_value (run.result, 0, 1));
+      g_assert_cmpstr (tusk_query_result_get_value (run.result, 0, 2), ==, "");
+      g_assert_cmpstr (run.result->command_tag, ==, "SELECT 1");
+      g_assert_cmpstr (run.result->query_id, ==,
+                       tusk_query_handle_get_id (handle));
+      g_assert_true (g_uuid_string_is_valid (run.result->query_id));
+      /* A random UUID: version 4, variant 10. */
+      g_assert_cmpint (run.result->query_id[14], ==, '4');
+      g_assert_nonnull (strchr ("89ab", run.result->query_id[19]));
+      g_assert_cmpint (run.result->transaction_status, ==,
+                       TUSK_TRANSACTION_IDLE);
+      g_assert_cmpstr (
+          ((TuskColumnInfo *)run.result->columns->pdata[0])->type_name, ==,
+          "integer");
+      assert_pool_idle (f);
+      async_run_clear (&run);
+    }
+  tusk_query_get_fast_stats (&after);
+  g_assert_cmpuint (after.finished - before.finished, ==, 20);
+  g_assert_cmpuint (after.handed_over, ==, before.handed_over);
+
+  /* Several rows, several statements, an error: as on a worker. */
+  AsyncRun run;
+  g_autoptr (TuskQueryHandle) multi = start_async (
+      f, "SELECT 1; SELECT g, g * 2 FROM generate_series (1, 5) g", NULL, NULL,
+      &run);
+  tusk_test_wait_for (&run.done, 10000);
+  g_assert_no_error (run.error);
+  g_assert_cmpuint (run.result->n_rows, ==, 5);
+  g_assert_cmpuint (run.result->rows_returned, ==, 5);
+  g_assert_cmpstr (tusk_query_result_get_value (run.result, 4, 1), ==, "10");
+  async_run_clear (&run);
+  g_autoptr (TuskQueryHandle) bad
+      = start_async (f, "SELEC 1", NULL, NULL, &run);
+  tusk_test_wait_for (&run.done, 10000);
+  tusk_assert_error (run.error, TUSK_ERROR_QUERY);
+  g_assert_cmpint (tusk_error_get_position (run.error), ==, 1);
+  async_run_clear (&run);
+  assert_pool_clean (f);
+}
+
+/* A result too big for the caller's thread goes on on a worker: every row
+ * arrives, in order, with the notice sent before them delivered once. */
+static void
+test_fast_hand_over (Fixture *f, gconstpointer data)
+{
+  (void)data;
+  TuskQueryFastStats before, after;
+  tusk_query_get_fast_stats (&before);
+  AsyncRun run;
+  g_autoptr (TuskQueryHandle) handle = start_async (
+      f,
+      "DO $$ BEGIN RAISE NOTICE 'before the rows'; END $$; "
+      "SELECT g, repeat ('x', 200) AS pad, CASE WHEN g % 1000 = 0 THEN NULL "
+      "ELSE g::text END AS maybe FROM generate_series (1, 20000) g",
+      NULL, NULL, &run);
+  tusk_test_wait_for (&run.done, 60000);
+  g_assert_no_error (run.error);
+  tusk_query_get_fast_stats (&after);
+  g_assert_cmpuint (after.started - before.started, ==, 1);
+  g_assert_cmpuint (after.handed_over - before.handed_over, ==, 1);
+  g_assert_cmpuint (run.result->n_rows, ==, 20000);
+  g_assert_cmpuint (run.result->rows_returned, ==, 20000);
+  g_assert_cmpstr (run.result->command_tag, ==, "SELECT 20000");
+  g_assert_cmpuint (run.result->batches->len, >=, 20);
+  guint64 expected_first = 0;
+  for (guint b = 0; b < run.result->batches->len; b++)
+    {
+      TuskRowBatch *batch = run.result->batches->pdata[b];
+      g_assert_cmpuint (tusk_row_batch_get_first_row (batch), ==,
+                        expected_first);
+      expected_first += tusk_row_batch_get_n_rows (batch);
+    }
+  for (guint64 r = 0; r < 20000; r += 997)
+    {
+      g_autofree char *text = g_strdup_printf ("%" G_GUINT64_FORMAT, r + 1);
+      g_assert_cmpstr (tusk_query_result_get_value (run.result, r, 0), ==,
+                       text);
+      g_assert_cmpuint (strlen (tusk_query_result_get_value (run.result, r, 1)),
+                        ==, 200);
+    }
+  g_assert_null (tusk_query_result_get_value (run.result, 999, 2));
+  g_assert_cmpstr (tusk_query_result_get_value (run.result, 19999, 0), ==,
+                   "20000");
+  g_assert_cmpuint (run.notices->len, ==, 1);
+  g_assert_cmpstr (((TuskNotice *)run.notices->pdata[0])->message, ==,
+                   "before the rows");
+  g_assert_cmpuint (run.result->notices->len, ==, 1);
+  async_run_clear (&run);
+  assert_pool_clean (f);
+}
+
+/* A NOTICE reaches notice_func on this thread while the statement runs,
+ * before the callback, and is kept in the result. */
+static void
+test_fast_notices (Fixture *f, gconstpointer data)
+{
+  (void)data;
+  TuskQueryFastStats before, after;
+  tusk_query_get_fast_stats (&before);
+  AsyncRun run;
+  g_autoptr (TuskQueryHandle) handle
+      = start_async (f,
+                     "DO $$ BEGIN RAISE NOTICE 'fast %', 1; "
+                     "PERFORM pg_sleep (0.5); RAISE NOTICE 'fast %', 2; END $$",
+                     NULL, NULL, &run);
+  tusk_test_wait_for (&run.done, 20000);
+  g_assert_no_error (run.error);
+  tusk_query_get_fast_stats (&after);
+  g_assert_cmpuint (after.finished - before.finished, ==, 1);
+  g_assert_cmpuint (run.notices->len, ==, 2);
+  g_assert_cmpstr (((TuskNotice *)run.notices->pdata[0])->message, ==,
+                   "fast 1");
+  g_assert_cmpstr (((TuskNotice *)run.notices->pdata[1])->message, ==,
+                   "fast 2");
+  /* The first came while the statement still ran (on_notice_seen checks
+   * that the callback had not run). */
+  g_assert_cmpint (run.done_at - run.first_notice_at, >, 300 * 1000);
+  g_assert_cmpuint (run.result->notices->len, ==, 2);
+  async_run_clear (&run);
+  assert_pool_clean (f);
+}
+
+static void
+cancel_fast_and_check (Fixture *f, TuskQueryHandle *handle, AsyncRun *run,
+                       const char *phase)
+{
+  gint64 start = g_get_monotonic_time ();
+  tusk_query_handle_cancel (handle);
+  tusk_test_wait_for (&run->done, 10000);
+  tusk_assert_error (run->error, TUSK_ERROR_QUERY_CANCELLED);
+  g_test_message ("fast path, cancel %s -> cancelled error: %.1f ms", phase,
+                  (run->done_at - start) / 1000.0);
+  async_run_clear (run);
+  assert_pool_clean (f);
+}
+
+/* Cancelled before anything was read (right after the call, and before
+ * the call: then the fast path does not even start). */
+static void
+test_fast_cancel_before (Fixture *f, gconstpointer data)
+{
+  (void)data;
+  TuskQueryFastStats before, after;
+  tusk_query_get_fast_stats (&before);
+  AsyncRun run;
+  g_autoptr (TuskQueryHandle) handle
+      = start_async (f, "SELECT pg_sleep (30)", NULL, NULL, &run);
+  tusk_query_get_fast_stats (&after);
+  g_assert_cmpuint (after.started - before.started, ==, 1);
+  cancel_fast_and_check (f, handle, &run, "right after sending");
+
+  g_autoptr (GCancellable) cancellable = g_cancellable_new ();
+  g_cancellable_cancel (cancellable);
+  tusk_query_get_fast_stats (&before);
+  g_autoptr (TuskQueryHandle) never
+      = start_async (f, "SELECT 'never'", NULL, cancellable, &run);
+  tusk_query_get_fast_stats (&after);
+  g_assert_cmpuint (after.started, ==, before.started);
+  tusk_test_wait_for (&run.done, 10000);
+  tusk_assert_error (run.error, TUSK_ERROR_QUERY_CANCELLED);
+  async_run_clear (&run);
+}
+
+/* Cancelled while the server runs the statement. */
+static void
+test_fast_cancel_running (Fixture *f, gconstpointer data)
+{
+  (void)data;
+  TuskQueryFastStats before, after;
+  tusk_query_get_fast_stats (&before);
+  AsyncRun run;
+  g_autoptr (TuskQueryHandle) handle = start_async (
+      f, "SELECT pg_sleep (30) AS fast_running", NULL, NULL, &run);
+  wait_for_activity (f, "SELECT pg_sleep (30) AS fast_running", "active");
+  /* Through the caller's own cancellable this time. */
+  g_cancellable_cancel (tusk_query_handle_get_cancellable (handle));
+  tusk_test_wait_for (&run.done, 10000);
+  tusk_assert_error (run.error, TUSK_ERROR_QUERY_CANCELLED);
+  g_assert_cmpstr (tusk_error_get_sqlstate (run.error), ==, "57014");
+  g_assert_true (tusk_query_handle_is_cancelled (handle));
+  async_run_clear (&run);
+  tusk_query_get_fast_stats (&after);
+  g_assert_cmpuint (after.started - before.started, ==, 1);
+  g_assert_cmpuint (after.finished - before.finished, ==, 1);
+  assert_pool_clean (f);
+
+  /* And through the handle. */
+  g_autoptr (TuskQueryHandle) again = start_async (
+      f, "SELECT pg_sleep (30) AS fast_running_2", NULL, NULL, &run);
+  wait_for_activity (f, "SELECT pg_sleep (30) AS fast_running_2", "active");
+  cancel_fast_and_check (f, again, &run, "while the server runs");
+}
+
+/* Cancelled while rows arrive: the first ones are read on this thread, the
+ * server is then held up by a sleep. */
+static void
+test_fast_cancel_rows (Fixture *f, gconstpointer data)
+{
+  (void)data;
+  TuskQueryFastStats before, after;
+  tusk_query_get_fast_stats (&before);
+  AsyncRun run;
+  g_autoptr (TuskQueryHandle) handle = start_async (
+      f,
+      "SELECT g, repeat ('r', 1000) FROM generate_series (1, 60) g "
+      "UNION ALL SELECT 0, pg_sleep (30)::text",
+      NULL, NULL, &run);
+  gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  while (tusk_query_handle_get_rows_read (handle) < 10)
+    {
+      g_assert_false (run.done);
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_main_context_iteration (NULL, FALSE);
+      g_usleep (1000);
+    }
+  cancel_fast_and_check (f, handle, &run, "while rows arrive");
+  tusk_query_get_fast_stats (&after);
+  g_assert_cmpuint (after.handed_over, ==, before.handed_over);
+  g_assert_cmpuint (after.finished - before.finished, ==, 1);
+}
+
+/* The race: the statement is over on the server before the cancel, its
+ * results not yet read: they stand. */
+static void
+test_fast_race (Fixture *f, gconstpointer data)
+{
+  (void)data;
+  AsyncRun run;
+  g_autoptr (TuskQueryHandle) handle
+      = start_async (f, "SELECT 42 AS fast_race", NULL, NULL, &run);
+  wait_for_activity (f, "SELECT 42 AS fast_race", "idle");
+  tusk_query_handle_cancel (handle);
+  tusk_test_wait_for (&run.done, 10000);
+  g_assert_no_error (run.error);
+  g_assert_cmpstr (tusk_query_result_get_value (run.result, 0, 0), ==, "42");
+  async_run_clear (&run);
+  assert_pool_clean (f);
+}
+
+/* A session: statements on the caller's connection run on the fast path
+ * too, and the transaction status follows them. */
+static void
+test_fast_session (Fixture *f, gconstpointer data)
+{
+  (void)data;
+  g_autoptr (GError) error = NULL;
+  TuskPoolConn *conn = tusk_pool_acquire_sync (f->pool, NULL, &error);
+  g_assert_no_error (error);
+  TuskQueryFastStats before, after;
+  tusk_query_get_fast_stats (&before);
+  const char *sqls[] = { "BEGIN", "SELECT 1", "SELECT 1/0", "ROLLBACK" };
+  TuskTransactionStatus expected[]
+      = { TUSK_TRANSACTION_IN_TRANSACTION, TUSK_TRANSACTION_IN_TRANSACTION,
+          TUSK_TRANSACTION_FAILED, TUSK_TRANSACTION_IDLE };
+  for (guint i = 0; i < G_N_ELEMENTS (sqls); i++)
+    {
+      TuskQueryOptions options;
+      tusk_query_options_init (&options);
+      options.conn = conn;
+      AsyncRun run;
+      g_autoptr (TuskQueryHandle) handle
+          = start_async (f, sqls[i], &options, NULL, &run);
+      tusk_test_wait_for (&run.done, 10000);
+      if (i == 2)
+        {
+          tusk_assert_error (run.error, TUSK_ERROR_QUERY);
+          g_assert_cmpint (PQtransactionStatus (tusk_pool_conn_get_pg (conn)),
+                           ==, PQTRANS_INERROR);
+        }
+      else
+        {
+          g_assert_no_error (run.error);
+          g_assert_cmpint (run.result->transaction_status, ==, expected[i]);
+        }
+      async_run_clear (&run);
+    }
+  tusk_query_get_fast_stats (&after);
+  g_assert_cmpuint (after.started - before.started, ==, 4);
+  /* Still the caller's, blocking as before. */
+  g_assert_cmpint (PQisnonblocking (tusk_pool_conn_get_pg (conn)), ==, 0);
+  tusk_pool_release (conn);
+  assert_pool_clean (f);
+}
+
+/* COPY is the worker's; so are type names the catalog must give. */
+static void
+test_fast_copy_and_types (Fixture *f, gconstpointer data)
+{
+  (void)data;
+  TuskQueryFastStats before, after;
+  tusk_query_get_fast_stats (&before);
+  AsyncRun run;
+  g_autoptr (TuskQueryHandle) copy = start_async (
+      f, "COPY (SELECT g FROM generate_series (1, 3) g) TO STDOUT", NULL, NULL,
+      &run);
+  tusk_test_wait_for (&run.done, 10000);
+  g_assert_no_error (run.error);
+  g_assert_cmpint (run.result->rows_affected, ==, 3);
+  g_assert_cmpstr (run.result->command_tag, ==, "COPY 3");
+  async_run_clear (&run);
+  g_autoptr (TuskQueryResult) setup
+      = run_ok (f, "DROP TABLE IF EXISTS qt_fast_in; "
+                   "CREATE TABLE qt_fast_in (i int)");
+  g_autoptr (TuskQueryHandle) copy_in
+      = start_async (f, "COPY qt_fast_in FROM STDIN", NULL, NULL, &run);
+  tusk_test_wait_for (&run.done, 10000);
+  tusk_assert_error (run.error, TUSK_ERROR_QUERY);
+  async_run_clear (&run);
+  tusk_query_get_fast_stats (&after);
+  g_assert_cmpuint (after.handed_over - before.handed_over, ==, 2);
+  assert_pool_clean (f);
+
+  /* A user type on a connection that never named it. */
+  g_autoptr (TuskQueryResult) type
+      = run_ok (f, "DROP TYPE IF EXISTS qt_fast_mood CASCADE; "
+                   "CREATE TYPE qt_fast_mood AS ENUM ('calm'); "
+                   "DROP TABLE qt_fast_in");
+  tusk_query_get_fast_stats (&before);
+  g_autoptr (TuskQueryHandle) named = start_async (
+      f, "SELECT 'calm'::qt_fast_mood AS mood", NULL, NULL, &run);
+  tusk_test_wait_for (&run.done, 10000);
+  g_assert_no_error (run.error);
+  g_assert_cmpstr (((TuskColumnInfo *)run.result->columns->pdata[0])->type_name,
+                   ==, "qt_fast_mood");
+  g_assert_cmpstr (tusk_query_result_get_value (run.result, 0, 0), ==, "calm");
+  async_run_clear (&run);
+  tusk_query_get_fast_stats (&after);
+  g_assert_cmpuint (after.looked_up - before.looked_up, ==, 1);
+  assert_pool_clean (f);
+}
+
+/* A backend terminated while its connection sat idle after a fast-path
+ * query: the next query gets a working connection. */
+static void
+test_fast_idle_terminated (Fixture *f, gconstpointer data)
+{
+  (void)data;
+  AsyncRun run;
+  g_autoptr (TuskQueryHandle) first
+      = start_async (f, "SELECT pg_backend_pid ()", NULL, NULL, &run);
+  tusk_test_wait_for (&run.done, 10000);
+  g_assert_no_error (run.error);
+  g_autofree char *kill
+      = g_strdup_printf ("SELECT pg_terminate_backend (%s)",
+                         tusk_query_result_get_value (run.result, 0, 0));
+  async_run_clear (&run);
+  /* From another pool: this one's idle head is the connection to kill. */
+  g_autoptr (TuskConnectionConfig) config = test_config ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (TuskPool) other
+      = tusk_pool_new_sync (config, NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_autoptr (TuskQueryResult) killed
+      = tusk_query_execute_sync (other, kill, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (tusk_query_result_get_value (killed, 0, 0), ==, "t");
+  /* Let the FATAL and end of file arrive. */
+  g_usleep (200 * 1000);
+  for (int i = 0; i < 3; i++)
+    {
+      g_autoptr (TuskQueryHandle) next
+          = start_async (f, "SELECT 'alive'", NULL, NULL, &run);
+      tusk_test_wait_for (&run.done, 10000);
+      g_assert_no_error (run.error);
+      g_assert_cmpstr (tusk_query_result_get_value (run.result, 0, 0), ==,
+                       "alive");
+      async_run_clear (&run);
+    }
+  assert_pool_clean (f);
+}
+
+/* The worker path of execute_async still does all of the above. */
+static void
+test_worker_path (Fixture *f, gconstpointer data)
+{
+  (void)data;
+  tusk_query_set_fast_path (FALSE);
+  TuskQueryFastStats before, after;
+  tusk_query_get_fast_stats (&before);
+  AsyncRun run;
+  g_autoptr (TuskQueryHandle) handle = start_async (
+      f, "DO $$ BEGIN RAISE NOTICE 'worker'; END $$; SELECT 7, NULL::int", NULL,
+      NULL, &run);
+  g_assert_false (run.done);
+  tusk_test_wait_for (&run.done, 10000);
+  g_assert_no_error (run.error);
+  g_assert_cmpstr (tusk_query_result_get_value (run.result, 0, 0), ==, "7");
+  g_assert_null (tusk_query_result_get_value (run.result, 0, 1));
+  g_assert_cmpuint (run.notices->len, ==, 1);
+  async_run_clear (&run);
+  g_autoptr (TuskQueryHandle) sleeper = start_async (
+      f, "SELECT pg_sleep (30) AS worker_sleep", NULL, NULL, &run);
+  wait_for_activity (f, "SELECT pg_sleep (30) AS worker_sleep", "active");
+  cancel_fast_and_check (f, sleeper, &run, "(worker) while the server runs");
+  tusk_query_get_fast_stats (&after);
+  g_assert_cmpuint (after.started, ==, before.started);
+  tusk_query_set_fast_path (TRUE);
 }
 
 /* ---- notices, registry, history --------------------------------------- */
@@ -938,6 +1393,17 @@ main (int argc, char **argv)
   ADD ("notices", test_notices);
   ADD ("registry", test_registry);
   ADD ("history", test_history);
+  ADD ("fast-path/small", test_fast_small);
+  ADD ("fast-path/hand-over", test_fast_hand_over);
+  ADD ("fast-path/notices", test_fast_notices);
+  ADD ("fast-path/cancel-before", test_fast_cancel_before);
+  ADD ("fast-path/cancel-running", test_fast_cancel_running);
+  ADD ("fast-path/cancel-rows", test_fast_cancel_rows);
+  ADD ("fast-path/race", test_fast_race);
+  ADD ("fast-path/session", test_fast_session);
+  ADD ("fast-path/copy-and-types", test_fast_copy_and_types);
+  ADD ("fast-path/idle-terminated", test_fast_idle_terminated);
+  ADD ("worker-path", test_worker_path);
 #undef ADD
   return g_test_run ();
 }

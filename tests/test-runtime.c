@@ -1,7 +1,7 @@
 /* test-runtime.c: the worker runtime: where results are delivered (the
  * creating thread's thread-default context, never inside the call), how
- * many threads run at once, order, cancellation, and free draining the
- * queue. */
+ * many threads run at once, order, cancellation, free draining the queue,
+ * and plain (GTask-less) jobs. */
 #define G_LOG_DOMAIN "tusk-test"
 
 #include "tusk-error.h"
@@ -354,6 +354,74 @@ test_fifo (void)
   gate_clear (&gate);
 }
 
+/* ---- plain jobs ---------------------------------------------------------- */
+
+typedef struct
+{
+  Gate *gate;
+  guint number;
+  GThread *thread; /* where it ran */
+  gboolean ran;
+} PlainData;
+
+static void
+plain_job (gpointer data)
+{
+  PlainData *plain = data;
+  Gate *gate = plain->gate;
+
+  pthread_mutex_lock (&gate->lock);
+  plain->thread = g_thread_self ();
+  plain->ran = TRUE;
+  g_ptr_array_add (gate->order, GUINT_TO_POINTER (plain->number));
+  gate->arrived++;
+  pthread_cond_broadcast (&gate->cond);
+  while (!gate->open)
+    pthread_cond_wait (&gate->cond, &gate->lock);
+  pthread_mutex_unlock (&gate->lock);
+}
+
+/* Plain jobs run on a worker, never inside the call, in one FIFO with the
+ * GTask jobs; free runs those still queued. */
+static void
+test_plain_jobs (void)
+{
+  TuskRuntime *runtime = tusk_runtime_new (1);
+  Gate gate;
+  Counter counter = { 0 };
+  PlainData plain[4] = { 0 };
+
+  gate_init (&gate);
+  for (guint i = 0; i < 4; i++)
+    {
+      plain[i].gate = &gate;
+      plain[i].number = 2 * i;
+      tusk_runtime_run_func (runtime, plain_job, &plain[i]);
+      g_autoptr (GTask) task = g_task_new (NULL, NULL, on_counted, &counter);
+      g_task_set_task_data (task, job_data_new (&gate, 2 * i + 1), g_free);
+      tusk_runtime_run_in_thread (runtime, task, gate_job);
+    }
+  gate_wait_arrived (&gate, 1);
+  pthread_mutex_lock (&gate.lock);
+  g_assert_true (plain[0].ran);
+  g_assert_false (plain[1].ran);
+  g_assert_true (plain[0].thread != g_thread_self ());
+  pthread_mutex_unlock (&gate.lock);
+
+  gate_open (&gate);
+  tusk_runtime_free (runtime); /* runs the rest first */
+  for (guint i = 0; i < 4; i++)
+    {
+      g_assert_true (plain[i].ran);
+      g_assert_true (plain[i].thread == plain[0].thread);
+    }
+  g_assert_cmpuint (gate.order->len, ==, 8);
+  for (guint i = 0; i < 8; i++)
+    g_assert_cmpuint (GPOINTER_TO_UINT (gate.order->pdata[i]), ==, i);
+  wait_count (&counter, 4);
+  gate_clear (&gate);
+}
+
 /* ---- cancellation ------------------------------------------------------- */
 
 static gboolean job_ran;
@@ -503,6 +571,7 @@ main (int argc, char **argv)
                    test_deliver_other_thread);
   g_test_add_func ("/tusk/runtime/threads", test_threads);
   g_test_add_func ("/tusk/runtime/fifo", test_fifo);
+  g_test_add_func ("/tusk/runtime/plain-jobs", test_plain_jobs);
   g_test_add_func ("/tusk/runtime/cancel/queued", test_cancel_queued);
   g_test_add_func ("/tusk/runtime/cancel/running", test_cancel_running);
   g_test_add_func ("/tusk/runtime/free-drains", test_free_drains);
