@@ -67,6 +67,7 @@ env_status=$?
 
 echo "== the fuzz targets, 30 s each"
 scripts/fuzz.sh 30 --quiet
+fuzz_status=$?
 
 logs=()
 for log in build/meson-logs/testlog.json build/meson-logs/testlog-valgrind.json \
@@ -78,6 +79,11 @@ summary=$(python3 scripts/tap-summary.py "${logs[@]}")
 read -r passed _ failed _ <<<"${summary//,/}"
 if [ $env_status -ne 0 ]; then
   echo "the test environment failed (exit $env_status): counted as one failure"
+  failed=$((failed + 1))
+fi
+# A fuzz build that failed leaves no test log to count: count it here.
+if [ $fuzz_status -ne 0 ] && [ ! -f build-fuzz/meson-logs/testlog.json ]; then
+  echo "the fuzz targets did not build (exit $fuzz_status): counted as one failure"
   failed=$((failed + 1))
 fi
 echo "$passed passed, $failed failed"
