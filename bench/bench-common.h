@@ -142,6 +142,23 @@ bench_report (const char *bench, const char *figure, const char *unit,
     }
 }
 
+/* One figure against an absolute target (a latency, a load time): a row
+ * like bench_report()'s, without a baseline. */
+static inline void
+bench_check (const char *bench, const char *figure, double value,
+             const char *unit, double target)
+{
+  BenchStat stat = { value, value, value };
+  bench_report (bench, figure, unit, stat, NULL, stat, BENCH_BELOW, target);
+}
+
+/* A figure given for context only (printed, not recorded). */
+static inline void
+bench_note (const char *figure, double value, const char *unit)
+{
+  printf ("  %-28s %-9s %.3f\n", figure, unit, value);
+}
+
 static inline int
 bench_exit_status (void)
 {
