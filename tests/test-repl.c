@@ -701,6 +701,11 @@ main (int argc, char **argv)
   signal (SIGTRAP, kill_tmux_and_die);
   signal (SIGTERM, kill_tmux_and_die);
   signal (SIGINT, kill_tmux_and_die);
+  /* One server for the whole program: by default tmux exits when its last
+   * session ends, and a new-session sent while it is exiting fails with
+   * "server exited unexpectedly" (seen in CI). */
+  g_free (tmux ("start-server", ";", "set-option", "-g", "exit-empty", "off",
+                NULL));
 
   test_db = g_strdup_printf ("tusk_repl_test_%d", (int)getpid ());
   PGconn *admin = admin_connect (tusk_test_env ("TUSK_TEST_PGDATABASE"));
@@ -728,7 +733,6 @@ main (int argc, char **argv)
   g_test_add_func ("/tusk/repl/quit", test_quit);
   int status = g_test_run ();
 
-  /* tmux exits with "no server running" when the last session ended. */
   g_autofree char *kill_out = NULL;
   g_autofree char *kill_err = NULL;
   g_spawn_sync (NULL, kill_argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL,
