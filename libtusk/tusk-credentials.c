@@ -15,9 +15,15 @@
  * it created there.
  *
  * States (of one TuskCredentials):
- *   PROBING      inside tusk_credentials_new(): the keychain thread opens
- *                the service and runs the probe; new() waits on probe_cond
- *                (cancelling the probe at the deadline).
+ *   IDLE         after tusk_credentials_new(): no thread, no D-Bus yet, so
+ *                a client that never needs a secret never pays for the
+ *                probe (a `tusk -c` on a URI).
+ *   PROBING      from the first operation or availability question on
+ *                (ensure_started()): the keychain thread opens the service
+ *                and runs the probe while a watchdog thread waits on
+ *                probe_cond (cancelling the probe at the deadline), then
+ *                publishes the verdict.  Operations submitted meanwhile
+ *                wait in the keychain thread's context.
  *   KEYCHAIN     probe passed: `service` is set, jobs go to libsecret.
  *   SESSION      probe failed: `service` is NULL, jobs use `session`.
  *   KEYCHAIN -> SESSION  keychain_lost(), on the keychain thread, when the
@@ -37,8 +43,10 @@
  *      only by the keychain thread while it runs (free touches `session`
  *      after joining it).  No lock guards them: one thread is the
  *      serialization the research asks for.
- *   2. `available` and `unavailable_reason` are written before new()
- *      returns (published through probe_lock); afterwards only
+ *   2. `available` and `unavailable_reason` are written by the watchdog
+ *      when the probe ends (published through probe_lock), before any
+ *      operation runs and before an availability question is answered;
+ *      afterwards only
  *      keychain_lost() changes them, once: reason from NULL to a string,
  *      then available from TRUE to FALSE (atomics, in that order, so a
  *      reader that sees FALSE finds the reason).
@@ -200,7 +208,8 @@ struct _TuskCredentials
   GMainContext *context;
   GMainLoop *loop;
 
-  /* Invariant 2: atomics, changed once at most after new(). */
+  /* Invariant 2: atomics, set when the probe ends, then changed once at
+   * most. */
   int available;
   char *unavailable_reason;
 
@@ -212,13 +221,16 @@ struct _TuskCredentials
   gulong owner_handler;        /* notify::g-name-owner on service */
   GHashTable *session;         /* account -> secret (wiped on removal) */
 
-  /* probe_lock protects probe_done, probe_reason and published, the
-   * hand-over between the probe and new(). */
+  /* probe_lock protects started, probe_done, probe_reason and published,
+   * the hand-over between the probe, the watchdog and the askers. */
   pthread_mutex_t probe_lock;
   pthread_cond_t probe_cond; /* CLOCK_MONOTONIC, as g_get_monotonic_time() */
   gboolean probe_done;
   char *probe_reason; /* NULL when the probe passed */
-  gboolean published; /* new() has set available: the loop may start */
+  gboolean published; /* the watchdog has set available: the loop may
+                         start and askers may read it */
+  gboolean started;   /* the threads run (set once, by ensure_started) */
+  GThread *watchdog;  /* "tusk-keychain-watchdog", until the probe ends */
   GCancellable *probe_cancellable;
 };
 
@@ -675,7 +687,7 @@ keychain_thread (gpointer data)
               reason == NULL ? "available" : "unavailable",
               (g_get_monotonic_time () - start) / 1000.0);
 
-  /* Hand the result to new(), and wait until it has published
+  /* Hand the result to the watchdog, and wait until it has published
    * `available` (invariant 2) before anything here may change it. */
   pthread_mutex_lock (&self->probe_lock);
   self->probe_reason = reason;
@@ -700,26 +712,12 @@ keychain_thread (gpointer data)
   return NULL;
 }
 
-TuskCredentials *
-tusk_credentials_new (void)
+/* Waits for the probe (at most TUSK_CREDENTIALS_PROBE_TIMEOUT_MS, then
+ * cancels it) and publishes its verdict (invariant 2). */
+static gpointer
+watchdog_thread (gpointer data)
 {
-  TuskCredentials *self = g_new0 (TuskCredentials, 1);
-
-  self->context = g_main_context_new ();
-  self->loop = g_main_loop_new (self->context, FALSE);
-  self->session
-      = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
-                               (GDestroyNotify)tusk_credentials_secret_free);
-  pthread_mutex_init (&self->probe_lock, NULL);
-  pthread_condattr_t attr;
-  pthread_condattr_init (&attr);
-  pthread_condattr_setclock (&attr, CLOCK_MONOTONIC);
-  pthread_cond_init (&self->probe_cond, &attr);
-  pthread_condattr_destroy (&attr);
-  self->probe_cancellable = g_cancellable_new ();
-
-  self->thread = g_thread_new ("tusk-keychain", keychain_thread, self);
-
+  TuskCredentials *self = data;
   gint64 deadline
       = g_get_monotonic_time () + TUSK_CREDENTIALS_PROBE_TIMEOUT_MS * 1000;
   struct timespec until = {
@@ -763,6 +761,52 @@ tusk_credentials_new (void)
     tusk_warn ("Keychain unavailable: %s. Passwords will be kept for this "
                "session only.",
                reason);
+  return NULL;
+}
+
+/* Starts the keychain thread and its probe, once.  Any thread. */
+static void
+ensure_started (TuskCredentials *self)
+{
+  pthread_mutex_lock (&self->probe_lock);
+  if (!self->started)
+    {
+      self->started = TRUE;
+      self->thread = g_thread_new ("tusk-keychain", keychain_thread, self);
+      self->watchdog
+          = g_thread_new ("tusk-keychain-watchdog", watchdog_thread, self);
+    }
+  pthread_mutex_unlock (&self->probe_lock);
+}
+
+/* Starts the probe if need be and waits for its verdict. */
+static void
+wait_for_verdict (TuskCredentials *self)
+{
+  ensure_started (self);
+  pthread_mutex_lock (&self->probe_lock);
+  while (!self->published)
+    pthread_cond_wait (&self->probe_cond, &self->probe_lock);
+  pthread_mutex_unlock (&self->probe_lock);
+}
+
+TuskCredentials *
+tusk_credentials_new (void)
+{
+  TuskCredentials *self = g_new0 (TuskCredentials, 1);
+
+  self->context = g_main_context_new ();
+  self->loop = g_main_loop_new (self->context, FALSE);
+  self->session
+      = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                               (GDestroyNotify)tusk_credentials_secret_free);
+  pthread_mutex_init (&self->probe_lock, NULL);
+  pthread_condattr_t attr;
+  pthread_condattr_init (&attr);
+  pthread_condattr_setclock (&attr, CLOCK_MONOTONIC);
+  pthread_cond_init (&self->probe_cond, &attr);
+  pthread_condattr_destroy (&attr);
+  self->probe_cancellable = g_cancellable_new ();
   return self;
 }
 
@@ -771,11 +815,18 @@ tusk_credentials_free (TuskCredentials *self)
 {
   if (self == NULL)
     return;
-  g_return_if_fail (g_thread_self () != self->thread);
+  g_return_if_fail (self->thread == NULL || g_thread_self () != self->thread);
 
-  /* Queued behind every job already submitted (FIFO), so those finish. */
-  g_main_context_invoke (self->context, quit_loop, self->loop);
-  g_thread_join (self->thread);
+  /* Never used: no thread ever started (ensure_started() is not called
+   * concurrently with free, see the header). */
+  if (self->started)
+    {
+      /* Queued behind every job already submitted (FIFO), so those
+       * finish. */
+      g_main_context_invoke (self->context, quit_loop, self->loop);
+      g_thread_join (self->thread);
+      g_thread_join (self->watchdog);
+    }
 
   g_hash_table_destroy (self->session); /* wipes every value */
   g_main_loop_unref (self->loop);
@@ -791,6 +842,7 @@ gboolean
 tusk_credentials_is_available (TuskCredentials *self)
 {
   g_return_val_if_fail (self != NULL, FALSE);
+  wait_for_verdict (self);
   return g_atomic_int_get (&self->available);
 }
 
@@ -798,6 +850,7 @@ const char *
 tusk_credentials_get_unavailable_reason (TuskCredentials *self)
 {
   g_return_val_if_fail (self != NULL, NULL);
+  wait_for_verdict (self);
   return g_atomic_pointer_get (&self->unavailable_reason);
 }
 
@@ -810,6 +863,7 @@ submit (TuskCredentials *self, Job *job, gpointer source_tag,
         GCancellable *cancellable, GAsyncReadyCallback callback,
         gpointer user_data)
 {
+  ensure_started (self);
   GTask *task = g_task_new (NULL, cancellable, callback, user_data);
   g_task_set_source_tag (task, source_tag);
   g_task_set_name (task, "tusk-credentials");

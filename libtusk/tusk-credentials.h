@@ -8,10 +8,12 @@
  * default collection.  Every keychain call runs on one dedicated thread
  * ("tusk-keychain"), so no two ever overlap.
  *
- * When the keychain cannot be used at start (no session bus, no Secret
- * Service, the default keyring locked, a test write refused or unanswered)
- * one warning is logged — "Keychain unavailable: <reason>. Passwords will be
- * kept for this session only." — and every operation works on an in-memory
+ * The first time the keychain is needed (the first operation, or the first
+ * availability question) a probe checks that it can be used.  When it
+ * cannot (no session bus, no Secret Service, the default keyring locked, a
+ * test write refused or unanswered) one warning is logged — "Keychain
+ * unavailable: <reason>. Passwords will be kept for this session only." —
+ * and every operation works on an in-memory
  * table instead, owned by this TuskCredentials alone and wiped (overwritten,
  * then freed) as entries are replaced or deleted and at
  * tusk_credentials_free().  Nothing is ever written to a file or to SQLite.
@@ -55,8 +57,8 @@ G_BEGIN_DECLS
 /* The Secret Service "service" attribute and the schema name. */
 #define TUSK_CREDENTIALS_SERVICE "dev.tusk.Tusk"
 
-/* How long tusk_credentials_new() waits for the availability probe before
- * it gives up on the keychain for the session. */
+/* How long the availability probe may take before the keychain counts as
+ * unavailable for the session. */
 #define TUSK_CREDENTIALS_PROBE_TIMEOUT_MS 5000
 
 /**
@@ -88,17 +90,20 @@ char *tusk_credentials_account_name (TuskCredentialKind kind, const char *id);
 /**
  * tusk_credentials_new:
  *
- * Starts the keychain thread and probes the Secret Service on it: opens an
- * encrypted session, checks that the default collection exists and is
- * unlocked, stores a test entry (account "tusk:availability-probe") and
- * deletes it.  **Blocks** until the probe is done — 15–30 ms against a
- * local gnome-keyring (half of it opening the session), a few ms when
- * there is no session bus — and at most
- * TUSK_CREDENTIALS_PROBE_TIMEOUT_MS, after which the keychain counts as
- * unavailable.  When the probe fails, logs the one warning described above
- * and uses the in-memory store for the rest of this object's life.
+ * Makes the service without touching D-Bus: nothing starts until the
+ * keychain is first needed.  Then the keychain thread starts and probes the
+ * Secret Service: opens an encrypted session, checks that the default
+ * collection exists and is unlocked, stores a test entry (account
+ * "tusk:availability-probe") and deletes it — 15–30 ms against a local
+ * gnome-keyring (half of it opening the session), a few ms when there is no
+ * session bus, and at most TUSK_CREDENTIALS_PROBE_TIMEOUT_MS, after which
+ * the keychain counts as unavailable.  Operations submitted meanwhile wait
+ * for it.  When the probe fails, logs the one warning described above and
+ * uses the in-memory store for the rest of this object's life.  A front
+ * end that wants to show availability at start-up asks
+ * tusk_credentials_is_available() from a worker thread.
  *
- * Never fails.
+ * Never fails, never blocks.
  *
  * Returns: (transfer full): free with tusk_credentials_free().
  */
@@ -117,14 +122,20 @@ void tusk_credentials_free (TuskCredentials *self);
 /**
  * tusk_credentials_is_available:
  *
+ * Runs the probe described at tusk_credentials_new() unless it ran already,
+ * so the first call (or the first after new() with no operation yet)
+ * **blocks** for it; later calls answer at once.
+ *
  * Returns: %TRUE when secrets go to the OS keychain; %FALSE when they are
- *   kept in memory for this session only.  Set by tusk_credentials_new();
- *   turns %FALSE, once, if the Secret Service goes away later.  Any thread.
+ *   kept in memory for this session only.  Turns %FALSE, once, if the
+ *   Secret Service goes away later.  Any thread.
  */
 gboolean tusk_credentials_is_available (TuskCredentials *self);
 
 /**
  * tusk_credentials_get_unavailable_reason:
+ *
+ * Blocks for the probe as tusk_credentials_is_available() does.
  *
  * Returns: (transfer none) (nullable): why the keychain is unavailable, in
  *   words for a person ("the default keyring is locked"), or %NULL when it
