@@ -12,8 +12,8 @@
  *
  * A connection entry exists while its status is not disconnected.  Its
  * transitions: connect_with() makes connecting, then connected (pool and
- * schema cache set; the cache's first load starts when the notification
- * reaches the main context) or error; tusk_state_disconnect() removes the entry
+ * an empty schema cache set; front ends start its load when they need it)
+ * or error; tusk_state_disconnect() removes the entry
  * (closing the pool, or cancelling the connect in progress).
  */
 #define G_LOG_DOMAIN "tusk-state"
@@ -192,18 +192,6 @@ deliver (gpointer data)
   g_ptr_array_remove_fast (state->pending, n->source);
   g_autoptr (GArray) watches = g_array_copy (state->watches);
   pthread_mutex_unlock (&state->watch_mutex);
-
-  /* A new connection's schema loads on the runtime as soon as the main
-   * context hears of it (so that the load reports to this context). */
-  if (n->status->state == TUSK_CONNECTION_CONNECTED)
-    {
-      g_autoptr (TuskSchemaCache) schema
-          = tusk_state_dup_schema_cache (state, n->status->connection_id);
-      g_autoptr (TuskSchemaSnapshot) loaded
-          = schema ? tusk_schema_cache_dup_snapshot (schema) : NULL;
-      if (schema && loaded == NULL)
-        tusk_schema_cache_load_async (schema, state->runtime, NULL, NULL, NULL);
-    }
 
   /* A watch removed by an earlier watcher in this loop is still called
    * once; watchers are removed on the main context, so that is the only

@@ -246,8 +246,11 @@ TuskPool *tusk_state_get_pool (TuskState *state, const char *connection_id);
 
 /* Returns (transfer full) (nullable) a reference to the schema cache of
  * @connection_id (tusk_schema_cache_unref()), or NULL when it is not
- * connected.  Its first load starts on the runtime right after connecting;
- * until it is done tusk_schema_cache_dup_snapshot() answers NULL. */
+ * connected.  It starts empty: nothing is loaded until a front end asks
+ * (tusk_schema_cache_ensure_async(), e.g. when its status watch sees the
+ * connection connected), so a short-lived client never pays for the
+ * catalog; until a load is done tusk_schema_cache_dup_snapshot() answers
+ * NULL. */
 TuskSchemaCache *tusk_state_dup_schema_cache (TuskState *state,
                                               const char *connection_id);
 

@@ -793,6 +793,9 @@ tusk_repl_run (TuskShell *shell)
       got_sigint = 0;
       repl.interrupted = FALSE;
       update_prompt (&repl);
+      /* Completion's schema loads in the background while the user types
+       * (first after connecting, again after \c or DDL). */
+      current_snapshot (&repl);
 
       int count = 0;
       const char *line = el_gets (repl.el, &count);

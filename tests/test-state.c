@@ -360,11 +360,15 @@ test_schema_cache_follows_the_connection (Fixture *f, gconstpointer data)
   g_assert_no_error (error);
   tusk_pool_unref (pool);
 
-  /* The first load starts once the main context hears of the connection,
-   * and runs on the runtime. */
+  /* The cache exists from the connect on, empty: nothing loads the
+   * catalog until a front end asks. */
   g_autoptr (TuskSchemaCache) schema
       = tusk_state_dup_schema_cache (f->state, config->id);
   g_assert_nonnull (schema);
+  wait_for_notifications (f, 2);
+  g_assert_null (tusk_schema_cache_dup_snapshot (schema));
+  tusk_schema_cache_ensure_async (schema, tusk_state_get_runtime (f->state),
+                                  NULL, NULL, NULL);
   tusk_test_wait_until (schema_loaded, schema, 20000);
   TuskSchemaSnapshot *snapshot = tusk_schema_cache_dup_snapshot (schema);
   g_assert_cmpstr (tusk_schema_snapshot_get_database (snapshot), ==,
@@ -403,6 +407,8 @@ test_disconnect_cancels_queries_and_ddl_invalidates (Fixture *f,
   tusk_query_options_init (&options);
   options.registry = tusk_state_get_query_registry (f->state);
   options.schema = schema;
+  tusk_schema_cache_ensure_async (schema, tusk_state_get_runtime (f->state),
+                                  NULL, NULL, NULL);
   tusk_test_wait_until (schema_loaded, schema, 20000);
   g_assert_false (tusk_schema_cache_is_stale (schema));
   TuskQueryResult *created = tusk_query_execute_sync (
