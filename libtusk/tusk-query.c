@@ -1417,6 +1417,45 @@ look_up_pairs (PGconn *pg, const char *sql, GString *first, GString *second,
   PQclear (res);
 }
 
+/* The first time a statement on a connection returns a user-defined type,
+ * load the names of all the database's own types (enums, domains, ranges,
+ * base and standalone composite types, their arrays; not the row types of
+ * tables), so that later streams' columns events, which come before any
+ * lookup is possible, name them.  One query per connection, and none on a
+ * connection that never meets such a type (a `tusk -c 'select 1'` never
+ * touches the catalog).  Blocks. */
+static void
+preload_types (PGconn *pg)
+{
+  pthread_mutex_lock (&type_caches_lock);
+  TypeCache *cache = type_cache_get_locked (pg);
+  gboolean done = cache->preloaded;
+  cache->preloaded = TRUE;
+  pthread_mutex_unlock (&type_caches_lock);
+  if (done || !can_look_up (pg))
+    return;
+
+  PGresult *res = PQexec (
+      pg, "SELECT t.oid, format_type (t.oid, NULL) FROM pg_catalog.pg_type t "
+          "LEFT JOIN pg_catalog.pg_class c ON c.oid = t.typrelid "
+          "LEFT JOIN pg_catalog.pg_type e ON e.oid = t.typelem "
+          "AND t.typcategory = 'A' "
+          "LEFT JOIN pg_catalog.pg_class ec ON ec.oid = e.typrelid "
+          "WHERE t.oid >= 16384 AND (c.oid IS NULL OR c.relkind = 'c') "
+          "AND (ec.oid IS NULL OR ec.relkind = 'c') LIMIT 10000");
+  if (PQresultStatus (res) == PGRES_TUPLES_OK)
+    {
+      pthread_mutex_lock (&type_caches_lock);
+      cache = type_cache_get_locked (pg);
+      for (int r = 0; r < PQntuples (res); r++)
+        type_cache_put_locked (
+            cache->names, (guint32)strtoul (PQgetvalue (res, r, 0), NULL, 10),
+            -1, PQgetvalue (res, r, 1));
+      pthread_mutex_unlock (&type_caches_lock);
+    }
+  PQclear (res);
+}
+
 /* Asks the server, in at most two queries, for the names of the columns
  * still unnamed and for the declared types of table columns not seen
  * before (to name domains), and caches them.  Blocks (catalog queries on
@@ -1427,6 +1466,13 @@ look_up_columns (PGconn *pg, GPtrArray *columns)
 {
   if (name_columns (pg, columns) == 0)
     return;
+  for (guint i = 0; i < columns->len; i++)
+    if (((TuskColumnInfo *)columns->pdata[i])->type_name == NULL)
+      {
+        preload_types (pg);
+        name_columns (pg, columns);
+        break;
+      }
   g_autoptr (GString) oids = g_string_new ("{");
   g_autoptr (GString) mods = g_string_new ("{");
   g_autoptr (GString) tables = g_string_new ("{");
@@ -1476,43 +1522,6 @@ look_up_columns (PGconn *pg, GPtrArray *columns)
       if (column->type_name == NULL)
         column->type_name = g_strdup_printf ("oid %u", column->type_oid);
     }
-}
-
-/* Before streaming on a connection for the first time, load the names of
- * the database's own types (enums, domains, ranges, base and standalone
- * composite types, their arrays; not the row types of tables), so that a
- * stream's columns event, which comes before any lookup is possible, names
- * them.  One query per connection.  Blocks. */
-static void
-preload_types (PGconn *pg)
-{
-  pthread_mutex_lock (&type_caches_lock);
-  TypeCache *cache = type_cache_get_locked (pg);
-  gboolean done = cache->preloaded;
-  cache->preloaded = TRUE;
-  pthread_mutex_unlock (&type_caches_lock);
-  if (done || !can_look_up (pg))
-    return;
-
-  PGresult *res = PQexec (
-      pg, "SELECT t.oid, format_type (t.oid, NULL) FROM pg_catalog.pg_type t "
-          "LEFT JOIN pg_catalog.pg_class c ON c.oid = t.typrelid "
-          "LEFT JOIN pg_catalog.pg_type e ON e.oid = t.typelem "
-          "AND t.typcategory = 'A' "
-          "LEFT JOIN pg_catalog.pg_class ec ON ec.oid = e.typrelid "
-          "WHERE t.oid >= 16384 AND (c.oid IS NULL OR c.relkind = 'c') "
-          "AND (ec.oid IS NULL OR ec.relkind = 'c') LIMIT 10000");
-  if (PQresultStatus (res) == PGRES_TUPLES_OK)
-    {
-      pthread_mutex_lock (&type_caches_lock);
-      cache = type_cache_get_locked (pg);
-      for (int r = 0; r < PQntuples (res); r++)
-        type_cache_put_locked (
-            cache->names, (guint32)strtoul (PQgetvalue (res, r, 0), NULL, 10),
-            -1, PQgetvalue (res, r, 1));
-      pthread_mutex_unlock (&type_caches_lock);
-    }
-  PQclear (res);
 }
 
 /* Appends the columns of @res to @columns. */
@@ -2648,8 +2657,6 @@ run_begin (Run *r, TuskPoolConn *conn)
   Exec *ex = r->ex;
   r->conn = conn;
   r->pg = tusk_pool_conn_get_pg (conn);
-  if (ex->stream)
-    preload_types (r->pg);
   /* The pool's receiver has the connection as its argument
    * (tusk-pool-private.h); run_end () puts it back. */
   r->pool_receiver = PQsetNoticeReceiver (r->pg, on_notice, r);

@@ -29,7 +29,11 @@
  * format_type() with the column's modifier ("character varying(20)",
  * "numeric(10,2)", "timestamp with time zone", "integer[]", user enums and
  * domains): built-in types are named without a round trip, others are
- * looked up once per server connection and cached.
+ * looked up once per server connection and cached.  A stream's columns
+ * event comes before the connection is free for a lookup: it names a
+ * user-defined type once the connection has met one (the first statement
+ * returning one loads every user type's name when it ends) and says
+ * "oid N" before that; the final result always has the real name.
  *
  * Several statements in one string: a whole result (execute) describes the
  * last statement (its rows, tag, rows_affected); the rows of earlier ones
