@@ -1,5 +1,7 @@
-/* tusk-runtime.c: a fixed set of worker threads running GTask bodies in FIFO
- * order.
+/* tusk-runtime.c: up to n_threads worker threads running GTask bodies in
+ * FIFO order.  Workers start on demand — when a job is queued and no idle
+ * worker is free to take it — so a short-lived program that needs one or
+ * two never pays for the rest.
  *
  * Why not GThreadPool: its queue (GAsyncQueue) and GLib's GMutex/GCond are
  * futex-based and invisible to ThreadSanitizer, which would then see every
@@ -26,14 +28,17 @@ typedef struct
 
 struct TuskRuntime
 {
-  GThread **threads; /* n_threads workers, joined by tusk_runtime_free () */
-  guint n_threads;
+  guint n_threads; /* the most workers there may be */
 
-  /* lock protects jobs and stopping; wake is signalled when either changes.
-   * Nothing else is ever taken while lock is held. */
+  /* lock protects the rest; wake is signalled when jobs or stopping change.
+   * Nothing else is ever taken while lock is held (g_thread_new () is
+   * called under it: a new worker only waits for it). */
   pthread_mutex_t lock;
   pthread_cond_t wake;
-  GQueue jobs; /* of Job *, oldest first */
+  GThread **threads; /* n_started workers, joined by tusk_runtime_free () */
+  guint n_started;
+  guint n_idle; /* workers waiting on wake (a woken one stops counting) */
+  GQueue jobs;  /* of Job *, oldest first */
   gboolean stopping;
 };
 
@@ -80,7 +85,11 @@ worker_main (gpointer data)
     {
       pthread_mutex_lock (&runtime->lock);
       while (g_queue_is_empty (&runtime->jobs) && !runtime->stopping)
-        pthread_cond_wait (&runtime->wake, &runtime->lock);
+        {
+          runtime->n_idle++;
+          pthread_cond_wait (&runtime->wake, &runtime->lock);
+          runtime->n_idle--;
+        }
       Job *job = g_queue_pop_head (&runtime->jobs);
       pthread_mutex_unlock (&runtime->lock);
 
@@ -102,8 +111,6 @@ tusk_runtime_new (guint n_threads)
   pthread_cond_init (&runtime->wake, NULL);
   g_queue_init (&runtime->jobs);
   runtime->threads = g_new0 (GThread *, runtime->n_threads);
-  for (guint i = 0; i < runtime->n_threads; i++)
-    runtime->threads[i] = g_thread_new ("tusk-worker", worker_main, runtime);
   return runtime;
 }
 
@@ -119,9 +126,18 @@ tusk_runtime_free (TuskRuntime *runtime)
   pthread_cond_broadcast (&runtime->wake);
   pthread_mutex_unlock (&runtime->lock);
 
-  /* Workers drain the queue before they see stopping with nothing left. */
-  for (guint i = 0; i < runtime->n_threads; i++)
-    g_thread_join (runtime->threads[i]);
+  /* Workers drain the queue before they see stopping with nothing left;
+   * one may still start another for a follow-up job, hence the count is
+   * read again each time. */
+  for (guint i = 0;; i++)
+    {
+      pthread_mutex_lock (&runtime->lock);
+      GThread *thread = i < runtime->n_started ? runtime->threads[i] : NULL;
+      pthread_mutex_unlock (&runtime->lock);
+      if (thread == NULL)
+        break;
+      g_thread_join (thread);
+    }
 
   g_assert (g_queue_is_empty (&runtime->jobs));
   g_free (runtime->threads);
@@ -147,6 +163,16 @@ push_job (TuskRuntime *runtime, Job *job)
   g_warn_if_fail (!runtime->stopping
                   || g_private_get (&current_runtime) == runtime);
   g_queue_push_tail (&runtime->jobs, job);
+  /* Every queued job needs a worker of its own, or one may wait for
+   * another (a connect for a keychain look-up, say): start one when the
+   * idle ones are too few. */
+  if (g_queue_get_length (&runtime->jobs) > runtime->n_idle
+      && runtime->n_started < runtime->n_threads)
+    {
+      runtime->threads[runtime->n_started]
+          = g_thread_new ("tusk-worker", worker_main, runtime);
+      runtime->n_started++;
+    }
   pthread_mutex_unlock (&runtime->lock);
   /* After unlocking: a worker woken while the lock is still held would only
    * go back to sleep on the lock. */

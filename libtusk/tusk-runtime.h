@@ -38,7 +38,9 @@ typedef struct TuskRuntime TuskRuntime;
  * tusk_runtime_new:
  * @n_threads: how many workers; 0 for %TUSK_RUNTIME_DEFAULT_THREADS
  *
- * Starts @n_threads worker threads, which live until tusk_runtime_free().
+ * Makes a runtime of up to @n_threads workers.  They start as jobs need
+ * them (a job queued while no idle worker is free starts one) and live
+ * until tusk_runtime_free().
  *
  * Returns: (transfer full): the runtime; free with tusk_runtime_free().
  */
@@ -64,7 +66,7 @@ void tusk_runtime_free (TuskRuntime *runtime);
  * tusk_runtime_get_n_threads:
  * @runtime: a runtime
  *
- * Returns: the number of worker threads.  Any thread.
+ * Returns: the most worker threads the runtime runs.  Any thread.
  */
 guint tusk_runtime_get_n_threads (TuskRuntime *runtime);
 
