@@ -343,6 +343,9 @@ typedef struct
   TuskConnectionConfig *config; /* owned */
   char *password;               /* owned, wiped; NULL: the keychain's */
   gboolean saved;
+  /* Out, set by connect_thread (owned until taken): */
+  TuskPool *pool;
+  TuskPoolConn *session; /* taken on the same worker: no second hop */
 } ConnectJob;
 
 static void
@@ -350,6 +353,8 @@ connect_job_free (ConnectJob *job)
 {
   tusk_connection_config_free (job->config);
   tusk_credentials_secret_free (job->password);
+  g_clear_pointer (&job->session, tusk_pool_release);
+  g_clear_pointer (&job->pool, tusk_pool_unref);
   g_free (job);
 }
 
@@ -368,8 +373,11 @@ connect_thread (GTask *task, gpointer source, gpointer data,
   else
     pool = tusk_state_connect_config_sync (job->state, job->config,
                                            job->password, cancellable, &error);
+  job->pool = pool;
   if (pool)
-    g_task_return_pointer (task, pool, (GDestroyNotify)tusk_pool_unref);
+    job->session = tusk_pool_acquire_sync (pool, cancellable, &error);
+  if (job->session)
+    g_task_return_boolean (task, TRUE);
   else
     g_task_return_error (task, error);
 }
@@ -389,11 +397,14 @@ on_task_done (GObject *source, GAsyncResult *result, gpointer user_data)
   waiter->done = TRUE;
 }
 
-/* Opens (or reuses) the pool of @config on the runtime, waiting with
- * Ctrl-C. */
-static TuskPool *
-open_pool (TuskShell *shell, const TuskConnectionConfig *config, gboolean saved,
-           const char *password, GError **error)
+/* Opens (or reuses) the pool of @config on the runtime and takes the
+ * session connection from it, waiting with Ctrl-C.  Sets *@pool_out when
+ * the pool opened (even if the session could not be taken); returns the
+ * session, or NULL with @error. */
+static TuskPoolConn *
+open_session (TuskShell *shell, const TuskConnectionConfig *config,
+              gboolean saved, const char *password, TuskPool **pool_out,
+              GError **error)
 {
   ConnectJob *job = g_new0 (ConnectJob, 1);
   job->state = shell->state;
@@ -411,10 +422,13 @@ open_pool (TuskShell *shell, const TuskConnectionConfig *config, gboolean saved,
   g_object_unref (task);
   wait_for (shell, &waiter.done);
 
-  TuskPool *pool = g_task_propagate_pointer (G_TASK (waiter.result), error);
-  g_object_unref (waiter.result);
+  TuskPoolConn *session = NULL;
+  if (g_task_propagate_boolean (G_TASK (waiter.result), error))
+    session = g_steal_pointer (&job->session);
+  *pool_out = g_steal_pointer (&job->pool);
+  g_object_unref (waiter.result); /* frees job */
   g_clear_object (&shell->cancellable);
-  return pool;
+  return session;
 }
 
 /* Takes a connection of @pool for the session, waiting with Ctrl-C. */
@@ -604,7 +618,9 @@ tusk_shell_connect (TuskShell *shell, const char *target,
     return FALSE;
 
   GError *local = NULL;
-  TuskPool *pool = open_pool (shell, config, saved, text_password, &local);
+  TuskPool *pool = NULL;
+  TuskPoolConn *session
+      = open_session (shell, config, saved, text_password, &pool, &local);
   if (pool == NULL && needs_password (local) && shell->interactive)
     {
       g_autofree char *prompt
@@ -613,8 +629,9 @@ tusk_shell_connect (TuskShell *shell, const char *target,
       if (password)
         {
           g_clear_error (&local);
-          pool = open_pool (shell, config, FALSE, password, &local);
-          if (pool && saved
+          session
+              = open_session (shell, config, FALSE, password, &pool, &local);
+          if (session && saved
               && tusk_credentials_is_available (
                   tusk_state_get_credentials (shell->state)))
             {
@@ -628,7 +645,16 @@ tusk_shell_connect (TuskShell *shell, const char *target,
         }
     }
   tusk_credentials_secret_free (text_password);
-  if (pool == NULL)
+  if (session == NULL && pool != NULL)
+    {
+      /* The pool opened but gave no connection. */
+      if (shell->config == NULL || !g_str_equal (shell->config->id, config->id))
+        tusk_state_disconnect (shell->state, config->id);
+      tusk_pool_unref (pool);
+      g_propagate_error (error, local);
+      return FALSE;
+    }
+  if (session == NULL)
     {
       if (needs_password (local))
         tusk_error_set_hint (
@@ -640,15 +666,6 @@ tusk_shell_connect (TuskShell *shell, const char *target,
                          "it to ~/.pgpass, or save the connection with `tusk "
                          "conn add NAME … --password-stdin`");
       g_propagate_error (error, local);
-      return FALSE;
-    }
-
-  TuskPoolConn *session = acquire_session (shell, pool, error);
-  if (session == NULL)
-    {
-      if (shell->config == NULL || !g_str_equal (shell->config->id, config->id))
-        tusk_state_disconnect (shell->state, config->id);
-      tusk_pool_unref (pool);
       return FALSE;
     }
 
@@ -1111,7 +1128,9 @@ run_statement (TuskShell *shell, const TuskSqlPiece *piece,
       = tusk_state_dup_schema_cache (shell->state, shell->config->id);
   TuskQueryOptions options;
   tusk_query_options_init (&options);
-  options.storage = tusk_state_get_storage (shell->state);
+  /* Only saved connections have a history: an ad hoc one skips the
+   * look-up that would find that out. */
+  options.storage = shell->saved ? tusk_state_get_storage (shell->state) : NULL;
   options.registry = tusk_state_get_query_registry (shell->state);
   options.schema = schema;
   options.conn = shell->session;
