@@ -1,31 +1,48 @@
-/* bench-log.c: what logging costs the caller's thread, and how long a line
- * takes to reach the console and the file.
+/* bench-log.c: what a log call costs the caller's thread, and how long its
+ * line takes to reach the console and the file (issue 9 item 8, SC-007),
+ * reported through bench-common.h:
  *
- * (a) mean time per tusk_info() call over a burst of 200,000 calls (file
- *     sink on, console captured and discarded), per disabled tusk_debug()
- *     call, and the baseline: a blocking logger that formats and write()s
- *     each line itself.  Target (issue 7): an enabled call < 1 µs.
- * (b) latency from the call to the line in the file (polled) and on the
- *     console, median and max over 100 samples, one every 2 ms.  Target
- *     (SC-007): < 100 ms.
- */
+ *   - an enabled tusk_info() (file sink on, console lines captured), in
+ *     ROUNDS rounds of CALLS calls alternating with the baseline: fprintf()
+ *     of the same message to a FILE * on a file, buffered by stdio.  That is
+ *     the line every C programmer writes, and the floor of "format a line
+ *     on the caller": stdio formats into its buffer and write()s once per
+ *     few dozen lines.  tusk_info() does the same formatting, then stamps
+ *     and enqueues the record; redaction, the line layout and both writes
+ *     happen on the writer thread.  (g_log() with a null handler would be
+ *     the other candidate, but what it costs is GLib's dispatch, which a
+ *     reader has to look up.)  Each round's mean per call is one sample.
+ *     Target: < 1 µs.  Every line of the rounds must reach the file: a
+ *     logger that drops lines is cheap for the wrong reason.
+ *   - a disabled tusk_debug() beside `if (flag) fprintf (…)` on a global
+ *     flag, the cheapest possible off switch.  Target: < 1 µs too.
+ *   - latency from the call to the line in the file (polled) and on the
+ *     console, SAMPLES samples one every 2 ms, the writer idle before each:
+ *     median [min-max] and the slowest.  Target (SC-007): < 100 ms.  No
+ *     baseline: a synchronous logger's line is written when the call
+ *     returns, which is exactly the caller cost the queue avoids; the writer
+ *     lets a burst gather for BATCH_WINDOW_USEC (1 ms) before it writes.
+ *
+ * Needs no service.  Exit status 1 when a figure misses its target. */
 #define G_LOG_DOMAIN "tusk-bench"
 
+#include "bench-common.h"
 #include "tusk-log-private.h"
 
 #include <fcntl.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <glib/gstdio.h>
 
-#define BURST    200000
-#define DISABLED 10000000
-#define SAMPLES  100
+#define ROUNDS          20
+#define CALLS           10000
+#define DISABLED_ROUNDS 10
+#define DISABLED_CALLS  1000000
+#define SAMPLES         100
+
+#define MESSAGE_FORMAT "query %d finished in %d ms: %s"
+#define MESSAGE_SQL    "SELECT id, name FROM accounts WHERE id = $1"
 
 typedef struct
 {
@@ -33,6 +50,9 @@ typedef struct
   char want[64];
   gint64 seen_at; /* monotonic µs when the wanted line reached the console */
 } ConsoleWatch;
+
+/* The baseline's off switch; volatile so that the test stays in the loop. */
+static volatile int baseline_verbose = 0;
 
 static void
 console_watch (const char *line, gpointer data)
@@ -52,13 +72,6 @@ now_ns (void)
   struct timespec ts;
   clock_gettime (CLOCK_MONOTONIC, &ts);
   return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
-
-static int
-compare_gint64 (gconstpointer a, gconstpointer b)
-{
-  gint64 x = *(const gint64 *)a, y = *(const gint64 *)b;
-  return x < y ? -1 : x > y;
 }
 
 static guint
@@ -103,10 +116,163 @@ rm_rf (const char *path)
   g_rmdir (path);
 }
 
-static void
-print_verdict (const char *what, gboolean pass)
+/* One round of enabled calls; returns the mean ns per call. */
+static double
+tusk_round (void)
 {
-  printf ("%-44s %s\n", what, pass ? "PASS" : "MISS");
+  double start = now_ns ();
+  for (int i = 0; i < CALLS; i++)
+    tusk_info (MESSAGE_FORMAT, i, i % 97, MESSAGE_SQL);
+  return (now_ns () - start) / CALLS;
+}
+
+static double
+fprintf_round (FILE *f)
+{
+  double start = now_ns ();
+  for (int i = 0; i < CALLS; i++)
+    fprintf (f, "INFO tusk-bench: " MESSAGE_FORMAT "\n", i, i % 97,
+             MESSAGE_SQL);
+  return (now_ns () - start) / CALLS;
+}
+
+static double
+tusk_disabled_round (void)
+{
+  double start = now_ns ();
+  for (int i = 0; i < DISABLED_CALLS; i++)
+    tusk_debug ("never written %d", i);
+  return (now_ns () - start) / DISABLED_CALLS;
+}
+
+static double
+flag_disabled_round (FILE *f)
+{
+  double start = now_ns ();
+  for (int i = 0; i < DISABLED_CALLS; i++)
+    if (baseline_verbose)
+      fprintf (f, "never written %d\n", i);
+  return (now_ns () - start) / DISABLED_CALLS;
+}
+
+/* The caller's cost, enabled and disabled, alternating with the baselines;
+ * then checks that the file got every line of the rounds. */
+static void
+bench_caller_cost (const char *path, const char *tmp)
+{
+  g_autofree char *baseline_path = g_build_filename (tmp, "baseline.log", NULL);
+  FILE *f = fopen (baseline_path, "w");
+  if (f == NULL)
+    g_error ("cannot create %s", baseline_path);
+  guint lines_before = count_lines (path);
+
+  /* Warm-up: allocator, page cache, the call sites' filter cache. */
+  tusk_round ();
+  fprintf_round (f);
+  tusk_log_flush ();
+
+  double ours[ROUNDS], base[ROUNDS], drain_ms[ROUNDS];
+  for (int r = 0; r < ROUNDS; r++)
+    {
+      if (r % 2 == 0)
+        base[r] = fprintf_round (f);
+      ours[r] = tusk_round ();
+      /* The writer drains the round before the baseline runs, so that it
+       * does not take the baseline's CPU; the drain is the writer's cost,
+       * not the caller's. */
+      gint64 start = g_get_monotonic_time ();
+      tusk_log_flush ();
+      drain_ms[r] = bench_ms_since (start);
+      if (r % 2 == 1)
+        base[r] = fprintf_round (f);
+    }
+  guint written = count_lines (path) - lines_before;
+  guint expected = (ROUNDS + 1) * CALLS;
+
+  printf ("enabled call: %d rounds of %d calls a side, mean per call; "
+          "baseline fprintf to a buffered FILE *\n",
+          ROUNDS, CALLS);
+  bench_report ("log", "enabled call", "ns", bench_stat (ours, ROUNDS),
+                "fprintf", bench_stat (base, ROUNDS), BENCH_BELOW, 1000);
+  bench_check ("log", "lines lost of the rounds",
+               (double)expected - (double)written, "lines", 1);
+  BenchStat drain = bench_stat (drain_ms, ROUNDS);
+  printf ("  (the writer finished each round %.2f [%.2f-%.2f] ms after its "
+          "last call)\n",
+          drain.median, drain.min, drain.max);
+
+  double off[DISABLED_ROUNDS], flag[DISABLED_ROUNDS];
+  tusk_disabled_round ();
+  flag_disabled_round (f);
+  for (int r = 0; r < DISABLED_ROUNDS; r++)
+    {
+      if (r % 2 == 0)
+        flag[r] = flag_disabled_round (f);
+      off[r] = tusk_disabled_round ();
+      if (r % 2 == 1)
+        flag[r] = flag_disabled_round (f);
+    }
+  printf ("disabled call: %d rounds of %d calls a side; baseline `if (flag) "
+          "fprintf (…)`\n",
+          DISABLED_ROUNDS, DISABLED_CALLS);
+  bench_report ("log", "disabled call", "ns", bench_stat (off, DISABLED_ROUNDS),
+                "if (flag)", bench_stat (flag, DISABLED_ROUNDS), BENCH_BELOW,
+                1000);
+  fclose (f);
+}
+
+/* Latency from the call to the file and to the console, the writer idle
+ * before each sample. */
+static void
+bench_latency (const char *path, ConsoleWatch *watch)
+{
+  double file_ms[SAMPLES], console_ms[SAMPLES], slowest = 0;
+  int fd = open (path, O_RDONLY);
+  if (fd < 0)
+    g_error ("cannot read %s", path);
+  for (int s = 0; s < SAMPLES; s++)
+    {
+      g_usleep (2000);
+      struct stat st;
+      if (fstat (fd, &st) != 0)
+        g_error ("cannot stat %s", path);
+      char want[64];
+      g_snprintf (want, sizeof want, "latency sample %d\n", s);
+      g_mutex_lock (&watch->lock);
+      g_strlcpy (watch->want, want, sizeof watch->want);
+      watch->seen_at = 0;
+      g_mutex_unlock (&watch->lock);
+
+      gint64 start = g_get_monotonic_time ();
+      tusk_info ("latency sample %d", s);
+      while (!file_has (fd, st.st_size, want))
+        g_usleep (20);
+      file_ms[s] = bench_ms_since (start);
+      for (;;)
+        {
+          g_mutex_lock (&watch->lock);
+          gint64 seen = watch->seen_at;
+          g_mutex_unlock (&watch->lock);
+          if (seen != 0)
+            {
+              console_ms[s] = (seen - start) / 1000.0;
+              break;
+            }
+          g_usleep (20);
+        }
+      slowest = MAX (slowest, MAX (file_ms[s], console_ms[s]));
+    }
+  close (fd);
+
+  printf ("latency from the call to the line, %d samples 2 ms apart\n",
+          SAMPLES);
+  bench_report ("log", "latency to the file", "ms",
+                bench_stat (file_ms, SAMPLES), NULL, (BenchStat){ 0 },
+                BENCH_BELOW, 100);
+  bench_report ("log", "latency to the console", "ms",
+                bench_stat (console_ms, SAMPLES), NULL, (BenchStat){ 0 },
+                BENCH_BELOW, 100);
+  bench_check ("log", "latency, slowest", slowest, "ms", 100);
 }
 
 int
@@ -115,13 +281,11 @@ main (void)
   g_autoptr (GError) error = NULL;
   g_autofree char *tmp = g_dir_make_tmp ("tusk-bench-log-XXXXXX", &error);
   if (tmp == NULL)
-    {
-      fprintf (stderr, "bench-log: %s\n", error->message);
-      return 1;
-    }
+    g_error ("bench-log: %s", error->message);
   g_autofree char *log_dir = g_build_filename (tmp, "logs", NULL);
   ConsoleWatch watch = { 0 };
   g_mutex_init (&watch.lock);
+  setvbuf (stdout, NULL, _IOLBF, 0);
 
   g_unsetenv ("TUSK_LOG");
   tusk_log_set_console_func_for_testing (console_watch, &watch);
@@ -129,119 +293,14 @@ main (void)
   tusk_log_set_filter ("info", NULL);
   g_autofree char *path = tusk_log_dup_file_path ();
   if (path == NULL)
-    {
-      fprintf (stderr, "bench-log: no log file in %s\n", log_dir);
-      return 1;
-    }
+    g_error ("bench-log: no log file in %s", log_dir);
 
-  /* Warm up: allocator, page cache, the call sites' filter cache. */
-  for (int i = 0; i < 1000; i++)
-    tusk_info ("warm-up %d", i);
-  tusk_log_flush ();
+  bench_caller_cost (path, tmp);
+  bench_latency (path, &watch);
 
-  /* (a) enabled calls, a burst. */
-  double t0 = now_ns ();
-  for (int i = 0; i < BURST; i++)
-    tusk_info ("query %d finished in %d ms: %s", i, i % 97,
-               "SELECT id, name FROM accounts WHERE id = $1");
-  double enabled_ns = (now_ns () - t0) / BURST;
-  double t_flush = now_ns ();
-  tusk_log_flush ();
-  double drain_ms = (now_ns () - t_flush) / 1e6;
-  guint written = count_lines (path) - 1000;
-
-  /* (a) disabled calls. */
-  t0 = now_ns ();
-  for (int i = 0; i < DISABLED; i++)
-    tusk_debug ("never written %d", i);
-  double disabled_ns = (now_ns () - t0) / DISABLED;
-
-  /* (a) baseline: format and write() on the caller's thread. */
-  g_autofree char *baseline_path = g_build_filename (tmp, "baseline.log", NULL);
-  int baseline_fd = open (baseline_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
-  t0 = now_ns ();
-  for (int i = 0; i < BURST; i++)
-    {
-      g_autoptr (GDateTime) stamp = g_date_time_new_now_utc ();
-      g_autofree char *when = g_date_time_format (stamp, "%FT%T.%fZ");
-      char line[256];
-      int n = snprintf (line, sizeof line,
-                        "%s  INFO tusk-bench: query %d finished in %d ms: %s\n",
-                        when, i, i % 97,
-                        "SELECT id, name FROM accounts WHERE id = $1");
-      if (write (baseline_fd, line, n) != n)
-        break;
-    }
-  double baseline_ns = (now_ns () - t0) / BURST;
-  close (baseline_fd);
-
-  /* (b) latency, the writer idle before each sample. */
-  gint64 file_us[SAMPLES], console_us[SAMPLES];
-  int fd = open (path, O_RDONLY);
-  for (int s = 0; s < SAMPLES; s++)
-    {
-      g_usleep (2000);
-      struct stat st;
-      fstat (fd, &st);
-      char want[64];
-      g_snprintf (want, sizeof want, "latency sample %d\n", s);
-      g_mutex_lock (&watch.lock);
-      g_strlcpy (watch.want, want, sizeof watch.want);
-      watch.seen_at = 0;
-      g_mutex_unlock (&watch.lock);
-
-      gint64 start = g_get_monotonic_time ();
-      tusk_info ("latency sample %d", s);
-      while (!file_has (fd, st.st_size, want))
-        g_usleep (20);
-      file_us[s] = g_get_monotonic_time () - start;
-      for (;;)
-        {
-          g_mutex_lock (&watch.lock);
-          gint64 seen = watch.seen_at;
-          g_mutex_unlock (&watch.lock);
-          if (seen != 0)
-            {
-              console_us[s] = seen - start;
-              break;
-            }
-          g_usleep (20);
-        }
-    }
-  close (fd);
   tusk_log_shutdown ();
   tusk_log_set_console_func_for_testing (NULL, NULL);
-
-  qsort (file_us, SAMPLES, sizeof file_us[0], compare_gint64);
-  qsort (console_us, SAMPLES, sizeof console_us[0], compare_gint64);
-  double file_median = (file_us[SAMPLES / 2 - 1] + file_us[SAMPLES / 2]) / 2e3;
-  double file_max = file_us[SAMPLES - 1] / 1e3;
-  double console_median
-      = (console_us[SAMPLES / 2 - 1] + console_us[SAMPLES / 2]) / 2e3;
-  double console_max = console_us[SAMPLES - 1] / 1e3;
-
-  printf ("caller cost, enabled tusk_info (mean of %d)   %8.1f ns\n", BURST,
-          enabled_ns);
-  printf ("  lines written %u of %d, queue drained %.1f ms after the burst\n",
-          written, BURST, drain_ms);
-  printf ("caller cost, disabled tusk_debug (mean of %d) %6.1f ns\n", DISABLED,
-          disabled_ns);
-  printf ("baseline: format + write() per call (mean)     %8.1f ns\n",
-          baseline_ns);
-  printf ("latency to file, median / max (%d samples)    %6.2f / %.2f ms\n",
-          SAMPLES, file_median, file_max);
-  printf ("latency to console, median / max              %6.2f / %.2f ms\n",
-          console_median, console_max);
-  print_verdict ("enabled call < 1 us on the caller's thread",
-                 enabled_ns < 1000);
-  print_verdict ("every burst line written", written == BURST);
-  print_verdict ("console and file < 100 ms (max)",
-                 file_max < 100 && console_max < 100);
-
   rm_rf (tmp);
   g_mutex_clear (&watch.lock);
-  return enabled_ns < 1000 && written == BURST && file_max < 100
-                 && console_max < 100
-             ? 0
-             : 1;
+  return bench_exit_status ();
 }
