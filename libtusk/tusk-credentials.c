@@ -23,7 +23,11 @@
  *                and runs the probe while a watchdog thread waits on
  *                probe_cond (cancelling the probe at the deadline), then
  *                publishes the verdict.  Operations submitted meanwhile
- *                wait in the keychain thread's context.
+ *                wait in `early`; look-ups at its head run between the
+ *                probe's two halves (open, then test write), so a
+ *                start-up's password read overlaps the test write with
+ *                what the caller does next.  A service lost then makes
+ *                the probe fail.
  *   KEYCHAIN     probe passed: `service` is set, jobs go to libsecret.
  *   SESSION      probe failed: `service` is NULL, jobs use `session`.
  *   KEYCHAIN -> SESSION  keychain_lost(), on the keychain thread, when the
@@ -220,6 +224,8 @@ struct _TuskCredentials
   char *service_owner;         /* the unique bus name the probe talked to */
   gulong owner_handler;        /* notify::g-name-owner on service */
   GHashTable *session;         /* account -> secret (wiped on removal) */
+  gboolean probing;            /* the verdict is not out yet */
+  char *lost_reason;           /* the service went away while probing */
 
   /* probe_lock protects started, probe_done, probe_reason and published,
    * the hand-over between the probe, the watchdog and the askers. */
@@ -230,6 +236,9 @@ struct _TuskCredentials
   gboolean published; /* the watchdog has set available: the loop may
                          start and askers may read it */
   gboolean started;   /* the threads run (set once, by ensure_started) */
+  GQueue early;       /* of GTask: submitted before the verdict, run by the
+                         keychain thread in order (reads may run before
+                         the probe's test write) */
   GThread *watchdog;  /* "tusk-keychain-watchdog", until the probe ends */
   GCancellable *probe_cancellable;
 };
@@ -301,6 +310,45 @@ keychain_store (SecretService *service, const char *account, const char *label,
                                     cancellable, raw);
 }
 
+/* What secret_service_lookup_sync() does (the first unlocked match, else
+ * the first locked one after asking to unlock it), but read through the
+ * item.  Not the lookup itself: libsecret 0.20.5 (Debian 12's) leaks the
+ * whole GetSecrets reply, about 1 KB, in every call, inside
+ * secret_service_get_secret_for_dbus_path_finish() (fixed in 0.21.0,
+ * "secret-paths: Fix a little memory leak").  The block is allocated on
+ * GDBus's worker thread, so a valgrind suppression would hide the leak of
+ * any D-Bus reply.  The item's own GetSecret leaks nothing; it costs one
+ * round trip more (the item proxy's properties), about 1 ms.  Returns
+ * (transfer full) the value, or NULL with @raw set or unset (none
+ * stored). */
+static SecretValue *
+lookup_value (SecretService *service, GHashTable *attributes,
+              GCancellable *cancellable, GError **raw)
+{
+  GList *items = secret_service_search_sync (
+      service, &schema, attributes, SECRET_SEARCH_NONE, cancellable, raw);
+  if (items == NULL)
+    return NULL;
+
+  SecretItem *item = items->data;
+  SecretValue *value = NULL;
+  gboolean unlocked = !secret_item_get_locked (item);
+  if (!unlocked)
+    {
+      /* As the lookup does; Tusk's service refuses the prompt, so this
+       * fails with SECRET_ERROR_IS_LOCKED unless no prompt is needed. */
+      GList *one = g_list_prepend (NULL, item);
+      unlocked
+          = secret_service_unlock_sync (service, one, cancellable, NULL, raw)
+            > 0;
+      g_list_free (one);
+    }
+  if (unlocked && secret_item_load_secret_sync (item, cancellable, raw))
+    value = secret_item_get_secret (item);
+  g_list_free_full (items, g_object_unref);
+  return value;
+}
+
 /* Returns the secret (transfer full, wipe it), or NULL with @raw set or
  * unset (none stored). */
 static char *
@@ -310,8 +358,7 @@ keychain_lookup (SecretService *service, const char *account,
   g_autoptr (GHashTable) attributes = attributes_for (account);
   GError *local = NULL;
 
-  SecretValue *value = secret_service_lookup_sync (service, &schema, attributes,
-                                                   cancellable, &local);
+  SecretValue *value = lookup_value (service, attributes, cancellable, &local);
   if (local != NULL)
     {
       g_propagate_error (raw, local);
@@ -461,6 +508,15 @@ keychain_lost (TuskCredentials *self, const char *why)
   if (self->service == NULL)
     return;
   char *reason = g_strdup_printf ("the Secret Service went away (%s)", why);
+  if (self->probing)
+    {
+      /* Before the verdict: it becomes the probe's reason (and warning). */
+      g_clear_signal_handler (&self->owner_handler, self->service);
+      g_clear_object (&self->lost_service);
+      self->lost_service = g_steal_pointer (&self->service);
+      self->lost_reason = reason;
+      return;
+    }
   tusk_warn ("Keychain unavailable: %s. Passwords will be kept for this "
              "session only.",
              reason);
@@ -622,9 +678,12 @@ quit_loop (gpointer data)
 
 /* ---- the probe and the thread ------------------------------------------ */
 
-/* Returns NULL when the keychain works, else (transfer full) the reason. */
+/* The probe's first half: opens the service and its default collection
+ * (*@collection_out, transfer full).  Returns NULL when both are usable,
+ * else (transfer full) the reason. */
 static char *
-probe (TuskCredentials *self, GCancellable *cancellable)
+probe_open (TuskCredentials *self, GCancellable *cancellable,
+            SecretCollection **collection_out)
 {
   g_autoptr (GError) error = NULL;
 
@@ -645,6 +704,17 @@ probe (TuskCredentials *self, GCancellable *cancellable)
     return g_strdup ("the Secret Service has no default keyring");
   if (secret_collection_get_locked (collection))
     return g_strdup ("the default keyring is locked");
+  *collection_out = g_steal_pointer (&collection);
+  return NULL;
+}
+
+/* The second half: a test write into @collection.  Returns NULL when the
+ * keychain works, else (transfer full) the reason. */
+static char *
+probe_write (TuskCredentials *self, SecretCollection *collection,
+             GCancellable *cancellable)
+{
+  g_autoptr (GError) error = NULL;
 
   /* The test entry is deleted through its own item, not by a search on
    * its attributes: another process probing at the same moment has an
@@ -677,12 +747,41 @@ keychain_thread (gpointer data)
   g_main_context_push_thread_default (self->context);
 
   gint64 start = g_get_monotonic_time ();
-  char *reason = probe (self, self->probe_cancellable);
+  self->probing = TRUE;
+  g_autoptr (SecretCollection) collection = NULL;
+  char *reason = probe_open (self, self->probe_cancellable, &collection);
+  /* Reads submitted meanwhile (a start-up's password look-up) need not
+   * wait for the test write: the service and the collection answer. */
+  while (reason == NULL
+         && !g_cancellable_is_cancelled (self->probe_cancellable))
+    {
+      pthread_mutex_lock (&self->probe_lock);
+      GTask *task = g_queue_peek_head (&self->early);
+      Job *job = task ? g_task_get_task_data (task) : NULL;
+      gboolean read = job && (job->op == OP_LOOKUP || job->op == OP_HAS);
+      if (read)
+        g_queue_pop_head (&self->early);
+      pthread_mutex_unlock (&self->probe_lock);
+      if (!read)
+        break;
+      dispatch_job (task);
+      if (self->service == NULL)
+        reason = g_steal_pointer (&self->lost_reason);
+    }
+  if (reason == NULL)
+    reason = probe_write (self, collection, self->probe_cancellable);
+  /* Dropped now, not at the thread's end: a live SecretCollection proxy
+   * hears ItemCreated/ItemChanged/ItemDeleted for every store and delete,
+   * and libsecret 0.20.5's handlers leak each signal's variants; and after
+   * the loop its signal subscriptions would never be released (their
+   * clean-up is dispatched in this context). */
+  g_clear_object (&collection);
   if (reason != NULL)
     {
       g_clear_signal_handler (&self->owner_handler, self->service);
       g_clear_object (&self->service);
     }
+  self->probing = FALSE;
   tusk_debug ("keychain probe: %s in %.1f ms",
               reason == NULL ? "available" : "unavailable",
               (g_get_monotonic_time () - start) / 1000.0);
@@ -696,6 +795,13 @@ keychain_thread (gpointer data)
   while (!self->published)
     pthread_cond_wait (&self->probe_cond, &self->probe_lock);
   pthread_mutex_unlock (&self->probe_lock);
+
+  /* The rest of what came before the verdict, in order; nothing joins
+   * `early` once it is out (submit() checks under probe_lock), and what
+   * came after waits in the context. */
+  GTask *task;
+  while ((task = g_queue_pop_head (&self->early)))
+    dispatch_job (task);
 
   g_main_loop_run (self->loop);
 
@@ -752,15 +858,23 @@ watchdog_thread (gpointer data)
       reason = g_strdup_printf ("the Secret Service did not answer within %d s",
                                 TUSK_CREDENTIALS_PROBE_TIMEOUT_MS / 1000);
     }
+  /* Warned before the verdict is published, so that an asker told
+   * "unavailable" finds the warning already logged.  Without the lock
+   * (the console callback is the caller's): nothing else touches the probe
+   * fields until `published` is set. */
+  if (reason != NULL)
+    {
+      pthread_mutex_unlock (&self->probe_lock);
+      tusk_warn ("Keychain unavailable: %s. Passwords will be kept for this "
+                 "session only.",
+                 reason);
+      pthread_mutex_lock (&self->probe_lock);
+    }
   g_atomic_pointer_set (&self->unavailable_reason, reason);
   g_atomic_int_set (&self->available, reason == NULL);
   self->published = TRUE;
   pthread_cond_broadcast (&self->probe_cond);
   pthread_mutex_unlock (&self->probe_lock);
-  if (reason != NULL)
-    tusk_warn ("Keychain unavailable: %s. Passwords will be kept for this "
-               "session only.",
-               reason);
   return NULL;
 }
 
@@ -835,6 +949,7 @@ tusk_credentials_free (TuskCredentials *self)
   pthread_mutex_destroy (&self->probe_lock);
   pthread_cond_destroy (&self->probe_cond);
   g_free (self->unavailable_reason);
+  g_free (self->lost_reason);
   g_free (self);
 }
 
@@ -875,6 +990,13 @@ submit (TuskCredentials *self, Job *job, gpointer source_tag,
   /* Never runs inline: the keychain thread owns the context.
    * dispatch_job() acquires what this thread wrote into the job. */
   tusk_tsan_release (task);
+  pthread_mutex_lock (&self->probe_lock);
+  gboolean early = !self->published;
+  if (early)
+    g_queue_push_tail (&self->early, task);
+  pthread_mutex_unlock (&self->probe_lock);
+  if (early)
+    return;
   GSource *source = g_idle_source_new ();
   g_source_set_priority (source, G_PRIORITY_DEFAULT);
   g_source_set_callback (source, dispatch_job, task, NULL);

@@ -61,7 +61,8 @@ scripts/test-env.sh -- bash -c '
     meson test -C build-tsan --no-rebuild --print-errorlogs --num-processes 2 pool runtime storage log credentials query state
   echo "== the unit tests under valgrind memcheck (definite leaks fail)"
   meson test -C build --no-rebuild --print-errorlogs --num-processes 2 --setup valgrind \
-    error log data-dir connection-config repos storage-export sql-split storage
+    error log data-dir connection-config repos storage-export sql-split storage \
+    credentials state
   exit 0' run-tests "$@"
 env_status=$?
 

@@ -359,7 +359,9 @@ test_never_prompts (Fixture *f, gconstpointer data)
   g_object_unref (result);
   g_assert_null (collection);
   g_assert_error (error, SECRET_ERROR, SECRET_ERROR_IS_LOCKED);
-  g_assert_cmpint (g_get_monotonic_time () - start, <, 2 * G_USEC_PER_SEC);
+  /* Not a speed bound: a prompt waits for a person, or for D-Bus's 25 s
+   * timeout; ending well before that proves none was waited for. */
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 20 * G_USEC_PER_SEC);
   g_clear_object (&service);
   while (g_main_context_iteration (NULL, FALSE))
     ;
