@@ -351,10 +351,35 @@ configure (sqlite3 *db, gboolean set_wal, GError **error)
   if (set_wal)
     {
       g_autofree char *mode = NULL;
-      int rc = query_text (db, "PRAGMA journal_mode = WAL", "Switching to WAL",
-                           &mode, error);
+      /* Switching takes an exclusive lock, and SQLite may answer "locked"
+       * at once (without its busy handler) while another process opens the
+       * same new file: retry for as long as the busy timeout.  A file
+       * already in WAL needs no switch. */
+      int rc = query_text (db, "PRAGMA journal_mode",
+                           "Reading the journal mode", &mode, error);
       if (rc != SQLITE_OK)
         return rc;
+      gint64 deadline = g_get_monotonic_time () + BUSY_TIMEOUT_MS * 1000;
+      while (g_strcmp0 (mode, "wal") != 0)
+        {
+          g_autoptr (GError) local = NULL;
+          g_clear_pointer (&mode, g_free);
+          rc = query_text (db, "PRAGMA journal_mode = WAL", "Switching to WAL",
+                           &mode, &local);
+          if (rc == SQLITE_OK)
+            break;
+          if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED)
+            {
+              g_propagate_error (error, g_steal_pointer (&local));
+              return rc;
+            }
+          if (g_get_monotonic_time () > deadline)
+            {
+              g_propagate_error (error, g_steal_pointer (&local));
+              return rc;
+            }
+          g_usleep (10 * 1000);
+        }
       if (g_strcmp0 (mode, "wal") != 0)
         tusk_warn ("SQLite kept journal mode %s instead of WAL for %s",
                    mode ? mode : "(none)", sqlite3_db_filename (db, "main"));
