@@ -381,3 +381,12 @@ tusk_connection_repo_touch (TuskStorage *storage, const char *id,
   return tusk_storage_write_sync (storage, touch_in_writer, (gpointer)id, NULL,
                                   error);
 }
+
+void
+tusk_connection_repo_touch_queue (TuskStorage *storage, const char *id)
+{
+  g_return_if_fail (storage != NULL);
+  g_return_if_fail (id != NULL);
+
+  tusk_storage_write_queue (storage, touch_in_writer, g_strdup (id), g_free);
+}

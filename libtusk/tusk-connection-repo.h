@@ -88,4 +88,9 @@ gboolean tusk_connection_repo_delete_finish (TuskStorage *storage,
 gboolean tusk_connection_repo_touch (TuskStorage *storage, const char *id,
                                      GError **error);
 
+/* The same, queued to the storage's writer without waiting (a failure is
+ * logged there): what connecting uses, so that recording the time never
+ * delays a connection.  Any thread. */
+void tusk_connection_repo_touch_queue (TuskStorage *storage, const char *id);
+
 G_END_DECLS

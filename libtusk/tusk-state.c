@@ -833,12 +833,7 @@ connect_with (TuskState *state, const char *id,
                       "Connecting was cancelled");
     }
   else if (pool && loaded)
-    {
-      g_autoptr (GError) touch_error = NULL;
-      if (!tusk_connection_repo_touch (state->storage, id, &touch_error))
-        tusk_warn ("Could not record when %s was last connected: %s", id,
-                   touch_error->message);
-    }
+    tusk_connection_repo_touch_queue (state->storage, id);
 
   pthread_mutex_lock (&state->connect_mutex);
   g_hash_table_remove (state->connecting, id);

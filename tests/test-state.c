@@ -197,7 +197,8 @@ test_saved_connection_through_keychain (Fixture *f, gconstpointer data)
   g_assert_cmpuint (status->pool.size, >=, 1);
   g_assert_cmpuint (status->pool.max_size, ==, 4);
 
-  /* Connecting recorded the time. */
+  /* Connecting recorded the time (queued to the writer). */
+  tusk_storage_flush (tusk_state_get_storage (f->state));
   g_autoptr (TuskConnectionConfig) loaded = tusk_connection_repo_load (
       tusk_state_get_storage (f->state), config->id, &error);
   g_assert_nonnull (loaded->last_connected_at);
