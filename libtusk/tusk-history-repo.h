@@ -7,7 +7,9 @@
  * tusk_history_repo_set_limit() says otherwise), pruned on the writer thread
  * once every TUSK_HISTORY_PRUNE_EVERY adds, so it may exceed the limit by
  * fewer than that many entries between prunes.  Deleting a connection
- * deletes its history (ON DELETE CASCADE).
+ * deletes its history (ON DELETE CASCADE).  Passwords typed as SQL are
+ * hidden before an entry is stored (tusk_history_redact_sql(), on the
+ * writer thread).
  *
  * Order: "newest first" is executed_at descending, then id descending (ids
  * grow with every add, so entries of the same second keep their order).
@@ -62,10 +64,55 @@ void tusk_history_entry_free (TuskHistoryEntry *entry);
 gboolean tusk_history_entry_validate (const TuskHistoryEntry *entry,
                                       GError **error);
 
+/**
+ * tusk_history_redact_sql:
+ * @sql: (transfer none): SQL as typed; any bytes
+ *
+ * Returns (transfer full) @sql with the secrets a person may type as SQL
+ * replaced, everything else byte for byte:
+ *
+ * - the string after the key word PASSWORD becomes '***': `ALTER ROLE` /
+ *   `CREATE ROLE|USER|GROUP … [ENCRYPTED] PASSWORD '…'`, `ALTER USER`, and
+ *   `OPTIONS (password '…')` of user mappings and servers.  Any form of
+ *   string counts ('…', E'…', U&'…', N'…', $tag$…$tag$, and '…' continued on
+ *   the next line); key words in any case; comments between the key word
+ *   and the string are kept; `PASSWORD NULL` and a column named password
+ *   (`password = '…'`) are left alone.  A string that does not end runs to
+ *   the end of @sql, and a backslash in it is read both ways
+ *   (standard_conforming_strings on and off): the longer reading is hidden.
+ * - inside any string, the value of a conninfo `password=…` and the
+ *   password of a URI (`scheme://user:…@host`) become *** (CREATE
+ *   SUBSCRIPTION … CONNECTION, dblink, foreign servers); elsewhere, URI
+ *   passwords.
+ * - in a comment (a statement commented out), the same: PASSWORD and the
+ *   string after it, conninfo values, URI passwords.
+ * - a backslash command (text starting with '\') is not SQL: conninfo
+ *   values and URI passwords anywhere in it (`\c postgresql://me:***@db`).
+ *
+ * Redacting twice changes nothing more; text without "password" or "://"
+ * (ASCII case ignored) comes back unchanged.  O(length of @sql): about
+ * 0.1 ns a byte without those words, a few ns a byte with them.  What it
+ * cannot recognise (a password in a column value, in a psql variable) is
+ * kept as typed.
+ *
+ * tusk_history_repo_add() applies it to every entry it stores; front ends
+ * apply it to their own histories (the shell's libedit file).  Any thread.
+ */
+char *tusk_history_redact_sql (const char *sql);
+
+/* Returns (transfer full) @message (an error about @sql: the server may
+ * quote the statement, as in `unterminated quoted string at or near
+ * "'…"`) with every text that tusk_history_redact_sql (@sql) hides replaced
+ * by ***.  For what is written down: logs, stored errors.  Any thread. */
+char *tusk_history_redact_message (const char *sql, const char *message);
+
 /* Validates @entry (transfer none; copied) and queues it: returns at once,
- * without waiting for the writer.  A validation error is returned here; a
- * failure on the writer (the connection was deleted meanwhile, a full disk)
- * is logged and the entry dropped.  tusk_storage_flush() waits for it. */
+ * without waiting for the writer.  What is stored is redacted: the SQL by
+ * tusk_history_redact_sql(), and the error message with every secret that
+ * hid replaced by *** (a server error may quote the statement).  A
+ * validation error is returned here; a failure on the writer (the
+ * connection was deleted meanwhile, a full disk) is logged and the entry
+ * dropped.  tusk_storage_flush() waits for it. */
 gboolean tusk_history_repo_add (TuskStorage *storage,
                                 const TuskHistoryEntry *entry, GError **error);
 

@@ -2634,7 +2634,12 @@ exec_end (Exec *ex, gboolean here)
         tusk_pool_release (conn);
     }
   if (ex->error)
-    tusk_debug ("query %s failed: %s", ex->handle->id, ex->error->message);
+    {
+      /* The server may quote the statement, password and all. */
+      g_autofree char *message
+          = tusk_history_redact_message (ex->handle->sql, ex->error->message);
+      tusk_debug ("query %s failed: %s", ex->handle->id, message);
+    }
   record_history (ex);
   if (ex->registry)
     tusk_query_registry_remove (ex->registry, ex->handle);

@@ -363,7 +363,10 @@ history_write (Repl *repl)
     }
 }
 
-/* Adds the gathered entry (trailing white space trimmed) to the history. */
+/* Adds the gathered entry (trailing white space trimmed) to the history,
+ * passwords hidden (tusk_history_redact_sql(): `ALTER ROLE … PASSWORD
+ * '***'`, `\c postgresql://me:***@db`): the file is on disk, and what
+ * the memory keeps is what Up recalls and what the file gets next. */
 static void
 history_flush_entry (Repl *repl)
 {
@@ -375,8 +378,9 @@ history_flush_entry (Repl *repl)
     p++;
   if (*p == '\0')
     return;
+  g_autofree char *redacted = tusk_history_redact_sql (p);
   HistEvent ev;
-  history (repl->history, &ev, H_ENTER, p);
+  history (repl->history, &ev, H_ENTER, redacted);
   history_write (repl);
 }
 
