@@ -24,10 +24,10 @@
  *                probe_cond (cancelling the probe at the deadline), then
  *                publishes the verdict.  Operations submitted meanwhile
  *                wait in `early`; look-ups at its head run between the
- *                probe's two halves (open, then test write), so a
- *                start-up's password read overlaps the test write with
- *                what the caller does next.  A service lost then makes
- *                the probe fail.
+ *                probe's two halves (open, then test write), and one that
+ *                finds a secret replaces the test write, so a start-up's
+ *                password read costs the open and the read alone.  A
+ *                service lost then makes the probe fail.
  *   KEYCHAIN     probe passed: `service` is set, jobs go to libsecret.
  *   SESSION      probe failed: `service` is NULL, jobs use `session`.
  *   KEYCHAIN -> SESSION  keychain_lost(), on the keychain thread, when the
@@ -225,6 +225,7 @@ struct _TuskCredentials
   gulong owner_handler;        /* notify::g-name-owner on service */
   GHashTable *session;         /* account -> secret (wiped on removal) */
   gboolean probing;            /* the verdict is not out yet */
+  gboolean read_found;         /* a look-up found a secret while probing */
   char *lost_reason;           /* the service went away while probing */
 
   /* probe_lock protects started, probe_done, probe_reason and published,
@@ -598,6 +599,8 @@ job_return (GTask *task, Job *job, char *secret, gboolean has)
       case OP_LOOKUP:
         tusk_trace ("read the secret of %s: %s", job->account,
                     secret != NULL ? "found" : "none stored");
+        if (secret != NULL && job->self->service != NULL)
+          job->self->read_found = TRUE;
         break;
       case OP_DELETE:
         tusk_trace ("deleted the secret of %s", job->account);
@@ -768,7 +771,10 @@ keychain_thread (gpointer data)
       if (self->service == NULL)
         reason = g_steal_pointer (&self->lost_reason);
     }
-  if (reason == NULL)
+  /* A secret read back from the keychain proves it as well as the test
+   * write would: a saved connection's start-up writes nothing to the
+   * keyring. */
+  if (reason == NULL && !self->read_found)
     reason = probe_write (self, collection, self->probe_cancellable);
   /* Dropped now, not at the thread's end: a live SecretCollection proxy
    * hears ItemCreated/ItemChanged/ItemDeleted for every store and delete,

@@ -94,7 +94,9 @@ char *tusk_credentials_account_name (TuskCredentialKind kind, const char *id);
  * keychain is first needed.  Then the keychain thread starts and probes the
  * Secret Service: opens an encrypted session, checks that the default
  * collection exists and is unlocked, stores a test entry (account
- * "tusk:availability-probe") and deletes it — 15–30 ms against a local
+ * "tusk:availability-probe") and deletes it — unless a look-up submitted
+ * meanwhile, which runs before that test write, finds a secret: reading
+ * one back proves the keychain as well — 15–30 ms against a local
  * gnome-keyring (half of it opening the session), a few ms when there is no
  * session bus, and at most TUSK_CREDENTIALS_PROBE_TIMEOUT_MS, after which
  * the keychain counts as unavailable.  Operations submitted meanwhile wait
