@@ -22,6 +22,7 @@
 #include <glib/gstdio.h>
 #include <libpq-fe.h>
 
+#include "bench-common.h"
 #include "tusk.h"
 
 #define N_SELECT1 10000
@@ -31,56 +32,6 @@
 #define SELECT1_ROUNDS 5
 #define ROWS_ROUNDS    3
 
-static int misses = 0;
-
-static const char *
-env (const char *name)
-{
-  const char *value = g_getenv (name);
-  if (value == NULL || *value == '\0')
-    g_error ("%s is not set: run through scripts/test-env.sh (make bench)",
-             name);
-  return value;
-}
-
-static double
-ms_since (gint64 start)
-{
-  return (g_get_monotonic_time () - start) / 1000.0;
-}
-
-static int
-compare_double (const void *a, const void *b)
-{
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y ? 1 : 0;
-}
-
-static double
-median (double *values, int n)
-{
-  qsort (values, (size_t)n, sizeof values[0], compare_double);
-  return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
-}
-
-static void
-report (const char *what, double ours, double theirs, const char *unit,
-        double max_ratio)
-{
-  double ratio = theirs > 0 ? ours / theirs : 0;
-  gboolean pass = max_ratio <= 0 || ratio <= max_ratio;
-  printf ("%-36s %10.2f %-3s ssh -L %10.2f  ratio %5.2f", what, ours, unit,
-          theirs, ratio);
-  if (max_ratio > 0)
-    printf ("  (target ratio <= %.2f)  %s", max_ratio, pass ? "PASS" : "MISS");
-  printf ("\n");
-  if (!pass)
-    misses++;
-}
-
-/* ---- the client: the same libpq loop for both tunnels ---------------------
- */
-
 static PGconn *
 connect_port (guint16 port)
 {
@@ -89,8 +40,8 @@ connect_port (guint16 port)
       = { "hostaddr", "port", "dbname", "user", "sslmode", NULL };
   const char *values[] = { "127.0.0.1",
                            port_text,
-                           env ("TUSK_TEST_PGDATABASE"),
-                           env ("TUSK_TEST_PGUSER_TRUST"),
+                           bench_env ("TUSK_TEST_PGDATABASE"),
+                           bench_env ("TUSK_TEST_PGUSER_TRUST"),
                            "disable",
                            NULL };
   PGconn *pg = PQconnectdbParams (keywords, values, 0);
@@ -111,7 +62,7 @@ run_select1 (guint16 port)
         g_error ("SELECT 1: %s", PQerrorMessage (pg));
       PQclear (res);
     }
-  double ms = ms_since (start);
+  double ms = bench_ms_since (start);
   PQfinish (pg);
   return ms;
 }
@@ -133,7 +84,7 @@ run_rows (guint16 port)
         g_error ("rows: %s", PQerrorMessage (pg));
       PQclear (res);
     }
-  double ms = ms_since (start);
+  double ms = bench_ms_since (start);
   if (rows != N_ROWS)
     g_error ("got %ld rows", rows);
   PQfinish (pg);
@@ -170,13 +121,14 @@ port_accepts (guint16 port)
 static GPid
 start_openssh (guint16 local_port)
 {
-  g_autofree char *forward
-      = g_strdup_printf ("127.0.0.1:%u:%s:%s", local_port,
-                         env ("TUSK_TEST_PGHOST"), env ("TUSK_TEST_PGPORT"));
+  g_autofree char *forward = g_strdup_printf ("127.0.0.1:%u:%s:%s", local_port,
+                                              bench_env ("TUSK_TEST_PGHOST"),
+                                              bench_env ("TUSK_TEST_PGPORT"));
   g_autofree char *known = g_strconcat (
-      "UserKnownHostsFile=", env ("TUSK_TEST_SSH_KNOWN_HOSTS"), NULL);
-  g_autofree char *target = g_strdup_printf (
-      "%s@%s", env ("TUSK_TEST_SSH_USER"), env ("TUSK_TEST_SSH_HOST"));
+      "UserKnownHostsFile=", bench_env ("TUSK_TEST_SSH_KNOWN_HOSTS"), NULL);
+  g_autofree char *target
+      = g_strdup_printf ("%s@%s", bench_env ("TUSK_TEST_SSH_USER"),
+                         bench_env ("TUSK_TEST_SSH_HOST"));
   const char *argv[] = { "ssh",       "-F",
                          "/dev/null", "-N",
                          "-o",        "BatchMode=yes",
@@ -185,8 +137,8 @@ start_openssh (guint16 local_port)
                          "-o",        known,
                          "-o",        "GlobalKnownHostsFile=/dev/null",
                          "-o",        "IdentitiesOnly=yes",
-                         "-i",        env ("TUSK_TEST_SSH_KEY"),
-                         "-p",        env ("TUSK_TEST_SSH_PORT"),
+                         "-i",        bench_env ("TUSK_TEST_SSH_KEY"),
+                         "-p",        bench_env ("TUSK_TEST_SSH_PORT"),
                          "-L",        forward,
                          target,      NULL };
   GPid pid;
@@ -213,25 +165,25 @@ start_tusk (const char *dir)
   g_autofree char *ssh_dir = g_build_filename (dir, "ssh", NULL);
   g_mkdir (ssh_dir, 0700);
   g_autofree char *contents = NULL;
-  if (!g_file_get_contents (env ("TUSK_TEST_SSH_KNOWN_HOSTS"), &contents, NULL,
-                            NULL))
+  if (!g_file_get_contents (bench_env ("TUSK_TEST_SSH_KNOWN_HOSTS"), &contents,
+                            NULL, NULL))
     g_error ("known_hosts");
   g_autofree char *known = g_build_filename (ssh_dir, "known_hosts", NULL);
   g_file_set_contents (known, contents, -1, NULL);
 
   g_autoptr (TuskSshTunnelConfig) config = tusk_ssh_tunnel_config_new ();
   config->name = g_strdup ("bench");
-  config->host = g_strdup (env ("TUSK_TEST_SSH_HOST"));
-  config->port = atoi (env ("TUSK_TEST_SSH_PORT"));
-  config->username = g_strdup (env ("TUSK_TEST_SSH_USER"));
+  config->host = g_strdup (bench_env ("TUSK_TEST_SSH_HOST"));
+  config->port = atoi (bench_env ("TUSK_TEST_SSH_PORT"));
+  config->username = g_strdup (bench_env ("TUSK_TEST_SSH_USER"));
   config->auth_method = TUSK_SSH_AUTH_KEY;
-  config->key_path = g_strdup (env ("TUSK_TEST_SSH_KEY"));
+  config->key_path = g_strdup (bench_env ("TUSK_TEST_SSH_KEY"));
   TuskSshTunnelOptions options
       = { .ssh_dir = ssh_dir, .connect_timeout_secs = 10 };
   g_autoptr (GError) error = NULL;
   TuskSshTunnel *tunnel = tusk_ssh_tunnel_open_sync (
-      config, env ("TUSK_TEST_PGHOST"), atoi (env ("TUSK_TEST_PGPORT")),
-      &options, NULL, &error);
+      config, bench_env ("TUSK_TEST_PGHOST"),
+      atoi (bench_env ("TUSK_TEST_PGPORT")), &options, NULL, &error);
   if (tunnel == NULL)
     g_error ("tunnel: %s", error->message);
   return tunnel;
@@ -263,10 +215,18 @@ compare (const char *what, double (*run) (guint16), int rounds,
       printf ("  round %d: tusk %.1f ms, ssh -L %.1f ms\n", i + 1, ours[i],
               theirs[i]);
     }
-  double a = median (ours, rounds), b = median (theirs, rounds);
-  report (what, a, b, "ms", max_ratio);
+  BenchStat a = bench_stat (ours, rounds), b = bench_stat (theirs, rounds);
+  bench_report ("tunnel", what, "ms", a, "ssh -L", b, BENCH_RATIO_AT_MOST,
+                max_ratio);
   if (per_unit > 0)
-    report ("  per query", a * 1000 / per_unit, b * 1000 / per_unit, "us", 0);
+    {
+      BenchStat pa = { a.median * 1000 / per_unit, a.min * 1000 / per_unit,
+                       a.max * 1000 / per_unit };
+      BenchStat pb = { b.median * 1000 / per_unit, b.min * 1000 / per_unit,
+                       b.max * 1000 / per_unit };
+      bench_report ("tunnel", "SELECT 1, a query", "us", pa, "ssh -L", pb,
+                    BENCH_NO_TARGET, 0);
+    }
 }
 
 /* With arguments, only the named parts run: idle, select1, rows. */
@@ -311,17 +271,14 @@ main (int argc, char **argv)
                       + (after.ru_utime.tv_usec - before.ru_utime.tv_usec
                          + after.ru_stime.tv_usec - before.ru_stime.tv_usec)
                             / 1000.0;
-      gboolean pass = cpu_ms < 5;
-      printf ("idle tunnel, 1 s: %.2f ms of CPU (target < 5 ms)  %s\n", cpu_ms,
-              pass ? "PASS" : "MISS");
-      if (!pass)
-        misses++;
+      printf ("idle tunnel, 1 s\n");
+      bench_check ("tunnel", "idle, CPU in 1 s", cpu_ms, "ms", 5);
     }
   if (wanted (argc, argv, "select1"))
     {
       printf ("%d sequential SELECT 1 through the tunnel, %d rounds each\n",
               N_SELECT1, SELECT1_ROUNDS);
-      compare ("  wall (median)", run_select1, SELECT1_ROUNDS, tusk_port,
+      compare ("10,000 SELECT 1, wall", run_select1, SELECT1_ROUNDS, tusk_port,
                openssh_port, 1.5, N_SELECT1);
     }
   if (wanted (argc, argv, "rows"))
@@ -329,7 +286,7 @@ main (int argc, char **argv)
       printf ("fetching %d rows through the tunnel (single-row mode), %d "
               "rounds each\n",
               N_ROWS, ROWS_ROUNDS);
-      compare ("  wall (median)", run_rows, ROWS_ROUNDS, tusk_port,
+      compare ("1,000,000 rows, wall", run_rows, ROWS_ROUNDS, tusk_port,
                openssh_port, 1.3, 0);
     }
 
@@ -341,7 +298,5 @@ main (int argc, char **argv)
   if (system (cmd) != 0)
     g_warning ("could not remove %s", dir);
 
-  printf ("%s\n", misses ? "some figures MISS their targets"
-                         : "every figure meets its target");
-  return misses ? 1 : 0;
+  return bench_exit_status ();
 }
