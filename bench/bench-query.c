@@ -33,7 +33,7 @@
 #define BIG_SQL                                                                \
   "SELECT g, md5 (g::text), now () FROM generate_series (1, 1000000) g"
 
-#define STREAM_TRIALS 3
+#define STREAM_TRIALS 5
 
 typedef struct
 {
@@ -256,7 +256,7 @@ tusk_stream (double *first_batch_ms, double *rows, double *wall)
 
 /* ---- materialized ----------------------------------------------------- */
 
-#define MATERIALIZED_TRIALS 5
+#define MATERIALIZED_TRIALS 7
 
 static void
 libpq_exec (double *bytes, double *rows, double *wall)
