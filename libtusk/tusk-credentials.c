@@ -697,6 +697,12 @@ probe_open (TuskCredentials *self, GCancellable *cancellable,
     return g_strdup_printf ("cannot reach the Secret Service (%s)",
                             error->message);
 
+  /* Watch the daemon that answered: if it goes, so does the keychain. */
+  self->service_owner
+      = g_dbus_proxy_get_name_owner (G_DBUS_PROXY (self->service));
+  self->owner_handler = g_signal_connect (self->service, "notify::g-name-owner",
+                                          G_CALLBACK (on_owner_changed), self);
+
   g_autoptr (SecretCollection) collection = secret_collection_for_alias_sync (
       self->service, SECRET_COLLECTION_DEFAULT, SECRET_COLLECTION_NONE,
       cancellable, &error);
@@ -714,8 +720,7 @@ probe_open (TuskCredentials *self, GCancellable *cancellable,
 /* The second half: a test write into @collection.  Returns NULL when the
  * keychain works, else (transfer full) the reason. */
 static char *
-probe_write (TuskCredentials *self, SecretCollection *collection,
-             GCancellable *cancellable)
+probe_write (SecretCollection *collection, GCancellable *cancellable)
 {
   g_autoptr (GError) error = NULL;
 
@@ -734,11 +739,6 @@ probe_write (TuskCredentials *self, SecretCollection *collection,
     return g_strdup_printf ("a test entry could not be written (%s)",
                             error->message);
 
-  /* Watch the daemon that answered: if it goes, so does the keychain. */
-  self->service_owner
-      = g_dbus_proxy_get_name_owner (G_DBUS_PROXY (self->service));
-  self->owner_handler = g_signal_connect (self->service, "notify::g-name-owner",
-                                          G_CALLBACK (on_owner_changed), self);
   return NULL;
 }
 
@@ -775,7 +775,7 @@ keychain_thread (gpointer data)
    * write would: a saved connection's start-up writes nothing to the
    * keyring. */
   if (reason == NULL && !self->read_found)
-    reason = probe_write (self, collection, self->probe_cancellable);
+    reason = probe_write (collection, self->probe_cancellable);
   /* Dropped now, not at the thread's end: a live SecretCollection proxy
    * hears ItemCreated/ItemChanged/ItemDeleted for every store and delete,
    * and libsecret 0.20.5's handlers leak each signal's variants; and after

@@ -965,6 +965,16 @@ keyring_killed_child (void)
   tusk_pool_unref (pool);
   g_assert_true (tusk_state_disconnect (state, first->id));
 
+  /* A session whose first call is a look-up that finds its secret (its
+   * probe then writes no test entry) watches the daemon all the same. */
+  TuskCredentials *reader = tusk_credentials_new ();
+  char *found = tusk_credentials_lookup_sync (reader, TUSK_CREDENTIAL_KIND_DB,
+                                              first->id, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (found, ==, password);
+  tusk_credentials_secret_free (found);
+  g_assert_true (tusk_credentials_is_available (reader));
+
   /* A second session uses the keychain right after the kill: whichever it
    * meets first, the failed call or the news that the daemon left, that
    * call too succeeds, in memory. */
@@ -985,8 +995,14 @@ keyring_killed_child (void)
       = g_strdup (tusk_credentials_get_unavailable_reason (other));
   tusk_credentials_free (other);
 
-  /* The state's keychain thread notices by itself, and warns once. */
+  /* The state's keychain thread notices by itself, and warns once; so
+   * does the reader's. */
   tusk_test_wait_until (keychain_gone, credentials, 20000);
+  tusk_test_wait_until (keychain_gone, reader, 20000);
+  g_assert_true (
+      g_str_has_prefix (tusk_credentials_get_unavailable_reason (reader),
+                        "the Secret Service went away"));
+  tusk_credentials_free (reader);
   const char *reason = tusk_credentials_get_unavailable_reason (credentials);
   g_assert_nonnull (reason);
   g_assert_true (g_str_has_prefix (reason, "the Secret Service went away"));
@@ -1031,7 +1047,7 @@ keyring_killed_child (void)
   g_assert_no_error (error);
 
   g_autofree char *after = console_dup (&console);
-  g_assert_cmpuint (count_of (after, "Keychain unavailable"), ==, 2);
+  g_assert_cmpuint (count_of (after, "Keychain unavailable"), ==, 3);
   tusk_state_free (state);
   tusk_log_set_console_func_for_testing (NULL, NULL);
 
