@@ -163,9 +163,9 @@ push_job (TuskRuntime *runtime, Job *job)
   g_warn_if_fail (!runtime->stopping
                   || g_private_get (&current_runtime) == runtime);
   g_queue_push_tail (&runtime->jobs, job);
-  /* Every queued job needs a worker of its own, or one may wait for
-   * another (a connect for a keychain look-up, say): start one when the
-   * idle ones are too few. */
+  /* Every queued job needs a worker of its own, as with a fixed set (a job
+   * may wait for one queued after it): start one when the idle ones are
+   * too few. */
   if (g_queue_get_length (&runtime->jobs) > runtime->n_idle
       && runtime->n_started < runtime->n_threads)
     {
