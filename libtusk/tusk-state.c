@@ -381,6 +381,13 @@ tusk_state_new (const char *data_dir, GError **error)
 {
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
+  /* Before the first thread: GLib makes its C locale on the first
+   * g_ascii_strto*() call, and when one of our threads and the caller's do
+   * that at the same moment, the waiting one can come back with EAGAIN in
+   * errno, which g_ascii_string_to_unsigned() reports as "not a number"
+   * (seen as `tusk conn edit -p 1` refused, about 1 run in 150). */
+  g_ascii_strtoull ("0", NULL, 10);
+
   g_autofree char *dir = tusk_data_dir_resolve (data_dir);
   if (!tusk_data_dir_ensure (dir, error))
     return NULL;
