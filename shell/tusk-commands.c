@@ -1476,23 +1476,43 @@ check_keychain (Cmd *cmd)
 }
 
 /* conn add and conn edit. */
+/* What every conn subcommand starts with: parses @argv into @o, checks
+ * the positional arguments (NAME when @named, none otherwise) and the
+ * options this subcommand takes (refuse_options ()), refuses an edit that
+ * changes nothing, and opens the shell.  Returns -1 when the subcommand
+ * may go on, else its exit code.  Main thread. */
+static int
+conn_begin (Cmd *cmd, ConnOptions *o, int argc, char **argv, GStrv *rest,
+            gboolean named, gboolean edit_allowed, gboolean change_allowed,
+            gboolean json_allowed)
+{
+  int code = parse_conn_options (cmd, o, argc, argv, rest);
+  if (code >= 0)
+    return code;
+  if ((code = named ? expect_args (cmd, *rest, 1, 1, "NAME")
+                    : expect_args (cmd, *rest, 0, 0, "no argument"))
+      >= 0)
+    return code;
+  if ((code
+       = refuse_options (cmd, o, edit_allowed, change_allowed, json_allowed))
+      >= 0)
+    return code;
+  if (edit_allowed && !conn_options_any_change (o))
+    return usage_error (cmd, "nothing to change: give the options to change "
+                             "(see --help)");
+  if (cmd_shell (cmd) == NULL)
+    return TUSK_EXIT_FAILED;
+  return -1;
+}
+
 static int
 conn_save (Cmd *cmd, int argc, char **argv, gboolean edit)
 {
   g_auto (ConnOptions) o = { 0 };
   g_auto (GStrv) rest = NULL;
-  int code = parse_conn_options (cmd, &o, argc, argv, &rest);
+  int code = conn_begin (cmd, &o, argc, argv, &rest, TRUE, edit, TRUE, FALSE);
   if (code >= 0)
     return code;
-  if ((code = expect_args (cmd, rest, 1, 1, "NAME")) >= 0)
-    return code;
-  if ((code = refuse_options (cmd, &o, edit, TRUE, FALSE)) >= 0)
-    return code;
-  if (edit && !conn_options_any_change (&o))
-    return usage_error (cmd, "nothing to change: give the options to change "
-                             "(see --help)");
-  if (cmd_shell (cmd) == NULL)
-    return TUSK_EXIT_FAILED;
   TuskStorage *storage = cmd_storage (cmd);
   const char *name = rest[0];
 
@@ -1621,15 +1641,9 @@ conn_list (Cmd *cmd, int argc, char **argv)
 {
   g_auto (ConnOptions) o = { 0 };
   g_auto (GStrv) rest = NULL;
-  int code = parse_conn_options (cmd, &o, argc, argv, &rest);
+  int code = conn_begin (cmd, &o, argc, argv, &rest, FALSE, FALSE, FALSE, TRUE);
   if (code >= 0)
     return code;
-  if ((code = expect_args (cmd, rest, 0, 0, "no argument")) >= 0)
-    return code;
-  if ((code = refuse_options (cmd, &o, FALSE, FALSE, TRUE)) >= 0)
-    return code;
-  if (cmd_shell (cmd) == NULL)
-    return TUSK_EXIT_FAILED;
 
   g_autoptr (GError) error = NULL;
   g_autoptr (GPtrArray) all
@@ -1689,15 +1703,9 @@ conn_show (Cmd *cmd, int argc, char **argv)
 {
   g_auto (ConnOptions) o = { 0 };
   g_auto (GStrv) rest = NULL;
-  int code = parse_conn_options (cmd, &o, argc, argv, &rest);
+  int code = conn_begin (cmd, &o, argc, argv, &rest, TRUE, FALSE, FALSE, TRUE);
   if (code >= 0)
     return code;
-  if ((code = expect_args (cmd, rest, 1, 1, "NAME")) >= 0)
-    return code;
-  if ((code = refuse_options (cmd, &o, FALSE, FALSE, TRUE)) >= 0)
-    return code;
-  if (cmd_shell (cmd) == NULL)
-    return TUSK_EXIT_FAILED;
 
   TuskState *state = cmd->shell->state;
   g_autoptr (GError) error = NULL;
@@ -1796,15 +1804,9 @@ conn_rm (Cmd *cmd, int argc, char **argv)
 {
   g_auto (ConnOptions) o = { 0 };
   g_auto (GStrv) rest = NULL;
-  int code = parse_conn_options (cmd, &o, argc, argv, &rest);
+  int code = conn_begin (cmd, &o, argc, argv, &rest, TRUE, FALSE, FALSE, FALSE);
   if (code >= 0)
     return code;
-  if ((code = expect_args (cmd, rest, 1, 1, "NAME")) >= 0)
-    return code;
-  if ((code = refuse_options (cmd, &o, FALSE, FALSE, FALSE)) >= 0)
-    return code;
-  if (cmd_shell (cmd) == NULL)
-    return TUSK_EXIT_FAILED;
 
   g_autoptr (GError) error = NULL;
   g_autoptr (TuskConnectionConfig) c
@@ -1832,16 +1834,10 @@ conn_test (Cmd *cmd, int argc, char **argv)
 {
   g_auto (ConnOptions) o = { 0 };
   g_auto (GStrv) rest = NULL;
-  int code = parse_conn_options (cmd, &o, argc, argv, &rest);
+  int code = conn_begin (cmd, &o, argc, argv, &rest, TRUE, FALSE, FALSE, FALSE);
   if (code >= 0)
     return code;
-  if ((code = expect_args (cmd, rest, 1, 1, "NAME")) >= 0)
-    return code;
-  if ((code = refuse_options (cmd, &o, FALSE, FALSE, FALSE)) >= 0)
-    return code;
-  TuskShell *shell = cmd_shell (cmd);
-  if (shell == NULL)
-    return TUSK_EXIT_FAILED;
+  TuskShell *shell = cmd->shell;
 
   g_autoptr (GError) error = NULL;
   g_autoptr (TuskConnectionConfig) c
