@@ -30,6 +30,7 @@
 #include <sqlite3.h>
 
 #include "tusk.h"
+#include "tusk-test-pty.h"
 #include "tusk-test.h"
 
 #define DB_PASSWORD     "S3cr3t-db-Ω7"
@@ -499,86 +500,6 @@ has_string (GPtrArray *strings, const char *text)
   return FALSE;
 }
 
-/* ---- a terminal ---------------------------------------------------------- */
-
-typedef struct
-{
-  int master;
-  pid_t pid;
-  GString *seen;
-  gsize matched;
-} Pty;
-
-static void
-pty_spawn (Pty *pty, const char *const *argv)
-{
-  g_auto (GStrv) env = child_environ ();
-  env = g_environ_setenv (env, "TERM", "xterm", TRUE);
-  struct winsize size = { .ws_row = 24, .ws_col = 200 };
-  pty->seen = g_string_new (NULL);
-  pty->matched = 0;
-  pty->pid = forkpty (&pty->master, NULL, NULL, &size);
-  g_assert_cmpint (pty->pid, >=, 0);
-  if (pty->pid == 0)
-    {
-      execve (argv[0], (char *const *)argv, env);
-      _exit (127);
-    }
-}
-
-/* Reads what the terminal shows until @needle (NULL: the end); a hang
- * fails after 60 s. */
-static void
-pty_expect (Pty *pty, const char *needle)
-{
-  gint64 deadline = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
-  for (;;)
-    {
-      const char *found
-          = needle ? strstr (pty->seen->str + pty->matched, needle) : NULL;
-      if (found)
-        {
-          pty->matched = found - pty->seen->str + strlen (needle);
-          return;
-        }
-      if (g_get_monotonic_time () > deadline)
-        g_error ("waited in vain for \"%s\"; the terminal shows:\n%s",
-                 needle ? needle : "the end", pty->seen->str);
-      struct pollfd fd = { .fd = pty->master, .events = POLLIN };
-      if (poll (&fd, 1, 100) <= 0)
-        continue;
-      char buf[4096];
-      ssize_t n = read (pty->master, buf, sizeof buf);
-      if (n <= 0)
-        {
-          if (needle)
-            g_error ("the program ended before \"%s\":\n%s", needle,
-                     pty->seen->str);
-          return;
-        }
-      g_string_append_len (pty->seen, buf, n);
-    }
-}
-
-static void
-pty_send (Pty *pty, const char *text)
-{
-  g_assert_cmpint (write (pty->master, text, strlen (text)), ==,
-                   (gssize)strlen (text));
-}
-
-static int
-pty_finish (Pty *pty)
-{
-  pty_expect (pty, NULL);
-  close (pty->master);
-  int status;
-  g_assert_cmpint (waitpid (pty->pid, &status, 0), ==, pty->pid);
-  g_assert_true (WIFEXITED (status));
-  g_string_free (pty->seen, TRUE);
-  return WEXITSTATUS (status);
-}
-
 /* ---- redaction, the function --------------------------------------------- */
 
 static void
@@ -788,19 +709,22 @@ test_session (Fixture *f, gconstpointer data)
   {
     g_autofree char *tusk = tusk_binary ();
     const char *argv[] = { tusk, "--data-dir", f->data_dir, "sec", NULL };
-    Pty pty;
-    pty_spawn (&pty, argv);
-    pty_expect (&pty, "=> ");
-    pty_send (&pty, "SELECT 'typed' AS how;\r");
-    pty_expect (&pty, "(1 row)");
-    pty_send (&pty,
-              "alter role " ROLE " password /* same */ '" DB_PASSWORD "';\r");
-    pty_expect (&pty, "ALTER ROLE\r\n");
+    g_auto (GStrv) env
+        = g_environ_setenv (child_environ (), "TERM", "xterm", TRUE);
+    TuskTestPty pty;
+    tusk_test_pty_spawn (&pty, argv, env, 24, 200);
+    tusk_test_pty_expect (&pty, "=> ");
+    tusk_test_pty_send (&pty, "SELECT 'typed' AS how;\r");
+    tusk_test_pty_expect (&pty, "(1 row)");
+    tusk_test_pty_send (&pty, "alter role " ROLE
+                              " password /* same */ '" DB_PASSWORD "';\r");
+    tusk_test_pty_expect (&pty, "ALTER ROLE\r\n");
     g_autofree char *connect = g_strdup_printf ("\\c %s\r", uri_encoded);
-    pty_send (&pty, connect);
-    pty_expect (&pty, "You are now connected");
-    pty_send (&pty, "\\q\r");
-    g_assert_cmpint (pty_finish (&pty), ==, 0);
+    tusk_test_pty_send (&pty, connect);
+    tusk_test_pty_expect (&pty, "You are now connected");
+    tusk_test_pty_send (&pty, "\\q\r");
+    g_assert_cmpint (tusk_test_pty_finish (&pty), ==, 0);
+    tusk_test_pty_clear (&pty);
   }
 
   /* What a person looks at. */

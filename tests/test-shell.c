@@ -21,6 +21,7 @@
 #include <json-glib/json-glib.h>
 
 #include "tusk.h"
+#include "tusk-test-pty.h"
 #include "tusk-test.h"
 
 #define PSQL "/usr/lib/postgresql/15/bin/psql"
@@ -936,90 +937,6 @@ test_sigint_cancels (Fixture *f, gconstpointer data)
 
 /* ---- at a terminal ---------------------------------------------------- */
 
-typedef struct
-{
-  int master;
-  pid_t pid;
-  GString *seen;
-  gsize matched; /* everything before this was matched already */
-} Pty;
-
-/* Starts @argv at a new terminal of 8 rows and 80 columns. */
-static void
-pty_spawn (Pty *pty, const char *const *argv, const char *const *extra_env)
-{
-  g_auto (GStrv) env = child_environ (extra_env);
-  struct winsize size = { .ws_row = 8, .ws_col = 80 };
-  pty->seen = g_string_new (NULL);
-  pty->matched = 0;
-  pty->pid = forkpty (&pty->master, NULL, NULL, &size);
-  g_assert_cmpint (pty->pid, >=, 0);
-  if (pty->pid == 0)
-    {
-      execve (argv[0], (char *const *)argv, env);
-      _exit (127);
-    }
-}
-
-/* Reads what the terminal shows until @needle (NULL: the end), failing
- * after 30 s. */
-static void
-pty_expect (Pty *pty, const char *needle)
-{
-  gint64 deadline = g_get_monotonic_time () + 30 * G_USEC_PER_SEC;
-  for (;;)
-    {
-      const char *found
-          = needle ? strstr (pty->seen->str + pty->matched, needle) : NULL;
-      if (found)
-        {
-          pty->matched = found - pty->seen->str + strlen (needle);
-          return;
-        }
-      if (g_get_monotonic_time () > deadline)
-        g_error ("waited in vain for \"%s\"; the terminal shows:\n%s",
-                 needle ? needle : "the end", pty->seen->str);
-      struct pollfd fd = { .fd = pty->master, .events = POLLIN };
-      if (poll (&fd, 1, 100) <= 0)
-        continue;
-      char buf[4096];
-      ssize_t n = read (pty->master, buf, sizeof buf);
-      if (n <= 0)
-        {
-          if (needle)
-            g_error ("the program ended before \"%s\":\n%s", needle,
-                     pty->seen->str);
-          return; /* EIO: the child closed the terminal */
-        }
-      g_string_append_len (pty->seen, buf, n);
-    }
-}
-
-static void
-pty_send (Pty *pty, const char *text)
-{
-  g_assert_cmpint (write (pty->master, text, strlen (text)), ==,
-                   (gssize)strlen (text));
-}
-
-/* Reads to the end and returns the exit code. */
-static int
-pty_finish (Pty *pty)
-{
-  pty_expect (pty, NULL);
-  close (pty->master);
-  int status;
-  g_assert_cmpint (waitpid (pty->pid, &status, 0), ==, pty->pid);
-  g_assert_true (WIFEXITED (status));
-  return WEXITSTATUS (status);
-}
-
-static void
-pty_clear (Pty *pty)
-{
-  g_string_free (pty->seen, TRUE);
-}
-
 /* Saves connection @name for the password role, without its password. */
 static void
 save_password_connection (Fixture *f, const char *name)
@@ -1051,19 +968,21 @@ test_password_prompt (Fixture *f, gconstpointer data)
   const char *argv[]
       = { tusk, "--data-dir", f->data_dir,           "prompted", "-A",
           "-t", "-c",         "SELECT current_user", NULL };
-  Pty pty;
-  pty_spawn (&pty, argv, NULL);
-  pty_expect (&pty, "Password for user tusk_pw: ");
+  TuskTestPty pty;
+  g_auto (GStrv) env = child_environ (NULL);
+  tusk_test_pty_spawn (&pty, argv, env, 8, 80);
+  tusk_test_pty_expect (&pty, "Password for user tusk_pw: ");
   g_autofree char *answer = g_strdup_printf ("%s\n", password);
-  pty_send (&pty, answer);
-  pty_expect (&pty, "Save the password of prompted in the keychain? [y/N] ");
-  pty_send (&pty, "y\n");
-  g_assert_cmpint (pty_finish (&pty), ==, 0);
+  tusk_test_pty_send (&pty, answer);
+  tusk_test_pty_expect (
+      &pty, "Save the password of prompted in the keychain? [y/N] ");
+  tusk_test_pty_send (&pty, "y\n");
+  g_assert_cmpint (tusk_test_pty_finish (&pty), ==, 0);
   assert_contains (pty.seen->str, "Password saved in the keychain");
   assert_contains (pty.seen->str, "tusk_pw\r\n");
   /* Never echoed. */
   g_assert_null (strstr (pty.seen->str, password));
-  pty_clear (&pty);
+  tusk_test_pty_clear (&pty);
 
   /* From now on the keychain has it: no terminal needed. */
   const char *again[] = { "prompted", "-A", "-t", "-c", "SELECT 42", NULL };
@@ -1080,10 +999,11 @@ test_pager_and_indicator (Fixture *f, gconstpointer data)
       f, (const char *const[]){ "-c", "SELECT generate_series(1, 50) AS n",
                                 "-c", "SELECT 'short' AS s", "-c",
                                 "SELECT pg_sleep(2.5) AS slept", NULL });
-  const char *env[] = { "PAGER=sed s/^/paged:/", NULL };
-  Pty pty;
-  pty_spawn (&pty, (const char *const *)argv->pdata, env);
-  g_assert_cmpint (pty_finish (&pty), ==, 0);
+  const char *extra[] = { "PAGER=sed s/^/paged:/", NULL };
+  g_auto (GStrv) env = child_environ (extra);
+  TuskTestPty pty;
+  tusk_test_pty_spawn (&pty, (const char *const *)argv->pdata, env, 8, 80);
+  g_assert_cmpint (tusk_test_pty_finish (&pty), ==, 0);
   /* Taller than the terminal: through the pager. */
   assert_contains (pty.seen->str, "paged: n  \r\npaged:----\r\n");
   assert_contains (pty.seen->str, "paged: 50\r\n");
@@ -1094,7 +1014,7 @@ test_pager_and_indicator (Fixture *f, gconstpointer data)
   /* The slow statement showed the elapsed time, then erased it. */
   assert_contains (pty.seen->str, "Running… 1.");
   assert_contains (pty.seen->str, "\r\033[K");
-  pty_clear (&pty);
+  tusk_test_pty_clear (&pty);
 }
 
 /* ---- a million rows --------------------------------------------------- */
