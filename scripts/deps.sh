@@ -9,6 +9,8 @@ packages=(
   gcc meson ninja-build pkg-config clang-format
   libglib2.0-dev libpq-dev libsqlite3-dev libsecret-1-dev libssh-dev
   libjson-glib-dev libedit-dev
+  # the static archives `tusk` links (libedit's own, through libedit-dev)
+  libncurses-dev libbsd-dev libmd-dev
   # fuzzing (libFuzzer comes with clang's runtime libraries)
   clang libclang-rt-dev
   # memcheck over the unit tests
