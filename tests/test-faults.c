@@ -372,10 +372,21 @@ test_pg_too_many_connections (void)
   g_test_message ("pool: %s: %s (hint: %s)", info->error_type, info->message,
                   info->hint);
 
-  /* One slot free again: the same config works. */
+  /* One slot free again: the same config works.  The closed backend
+   * gives its slot back when it has exited, a moment after PQfinish ():
+   * until then the server still counts it (53300 again, nothing else). */
   g_ptr_array_remove_index (fillers, fillers->len - 1);
-  g_clear_error (&error);
-  TuskPool *pool = tusk_pool_new_sync (config, NULL, NULL, NULL, &error);
+  TuskPool *pool = NULL;
+  for (int tries = 0; pool == NULL && tries < 100; tries++)
+    {
+      g_clear_error (&error);
+      pool = tusk_pool_new_sync (config, NULL, NULL, NULL, &error);
+      if (pool == NULL)
+        {
+          g_assert_cmpstr (tusk_error_get_sqlstate (error), ==, "53300");
+          g_usleep (100 * 1000);
+        }
+    }
   g_assert_no_error (error);
   g_autofree char *one = query_value (pool, "SELECT 1", NULL);
   g_assert_cmpstr (one, ==, "1");
