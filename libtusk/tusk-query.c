@@ -41,9 +41,13 @@
  *             caller's thread, else through an events source)-->  (gone)
  *
  * A cancel reaches the execution through its handle's hook
- * (exec_on_cancelled(), on the cancelling thread).  A worker is woken
- * through its wake pipe and sends the cancel request itself; on the fast
- * path the hook queues cancel_job() on the runtime, because PQcancel blocks.
+ * (exec_on_cancelled(), on the cancelling thread).  On the fast path the
+ * hook starts cancel_job(); a worker is woken through its wake pipe and
+ * starts it itself, once its statement is on the wire.  cancel_job() sends
+ * the cancel request on a thread of its own (tusk_runtime_run_urgent()),
+ * because PQcancel blocks until the server's cancel process has exited,
+ * some 8 ms after the error it causes has reached the reader.  A _sync
+ * execution (no runtime) sends it from its own thread.
  *
  * Invariants:
  *   1. One thread at a time touches the PGconn: the caller's in FAST, a
@@ -56,7 +60,11 @@
  *   2. A connection goes back to the pool only after PQgetResult() returned
  *      NULL (ReadyForQuery), with the pool's notice receiver and blocking
  *      mode restored, and never while a cancel request for it is being
- *      sent (cancel_job RUNNING).
+ *      sent (cancel_job RUNNING): then cancel_job() releases it when it
+ *      is done, after DONE was delivered.  The caller's own connection
+ *      (options->conn) is the caller's again at DONE, so its DONE waits
+ *      for the request instead.  No catalog lookup runs on a connection
+ *      while a request for it may be on its way.
  *   3. The consumer sees: columns (per row-returning statement) before that
  *      statement's batches, batches in order, notices, then exactly one
  *      DONE, never from inside the call that started the execution.
@@ -1592,16 +1600,14 @@ typedef enum
   PHASE_DONE,
 } Phase;
 
-/* The cancel request of a query read on the caller's thread, which a worker
- * sends (cancel_job ()). */
+/* The cancel request that cancel_job () sends on a thread of its own. */
 typedef enum
 {
   CANCEL_JOB_NONE,
-  CANCEL_JOB_QUEUED,  /* cancel_job () is queued */
+  CANCEL_JOB_QUEUED,  /* cancel_job () is started */
   CANCEL_JOB_RUNNING, /* it sends now: the connection must stay */
   CANCEL_JOB_DONE,    /* sent (or failed) */
-  CANCEL_JOB_STOLEN,  /* not to be sent by it: a worker that took the
-                         connection over sends it, or the statement ended */
+  CANCEL_JOB_STOLEN,  /* not to be sent: the statement ended first */
 } CancelJob;
 
 typedef struct Exec Exec;
@@ -1629,17 +1635,17 @@ typedef struct
   WakePipe *wake;    /* nullable: then cancel_fd is the cancellable's */
   GPollFD cancel_fd; /* readable once the query is cancelled */
   gboolean have_cancel_fd;
-  gboolean cancel_sent;
-  gboolean dropped;  /* rows discarded because of a cancel */
-  gboolean in_rows;  /* inside a row-returning statement */
-  gboolean copy_out; /* in COPY … TO STDOUT */
-  gboolean copy_in;  /* refused a COPY … FROM STDIN */
-  gboolean broken;   /* reading failed: the connection is gone */
-  gboolean abandon;  /* the connection cannot be reused (COPY BOTH) */
-  guint64 stmt_rows; /* rows of the current statement */
-  guint unnamed;     /* its columns still to be named by the catalog */
-  PGresult *first;   /* a whole result's first row as libpq gave it: a
-                        one-row result becomes a batch without a copy */
+  gboolean cancel_sent; /* this run asked for the cancel request */
+  gboolean dropped;     /* rows discarded because of a cancel */
+  gboolean in_rows;     /* inside a row-returning statement */
+  gboolean copy_out;    /* in COPY … TO STDOUT */
+  gboolean copy_in;     /* refused a COPY … FROM STDIN */
+  gboolean broken;      /* reading failed: the connection is gone */
+  gboolean abandon;     /* the connection cannot be reused (COPY BOTH) */
+  guint64 stmt_rows;    /* rows of the current statement */
+  guint unnamed;        /* its columns still to be named by the catalog */
+  PGresult *first;      /* a whole result's first row as libpq gave it: a
+                           one-row result becomes a batch without a copy */
   Builder builder;
 
   /* The fast path (the caller's thread) only. */
@@ -1682,7 +1688,7 @@ struct Exec
   GError *error;
   Run run;
 
-  pthread_mutex_t lock; /* protects events … end_after_cancel */
+  pthread_mutex_t lock; /* protects events … deferred_discard */
   pthread_cond_t cond;  /* in_flight went down, a cancel, a cancel_job done */
   GQueue events;
   gboolean scheduled; /* a source is attached to deliver events */
@@ -1691,7 +1697,9 @@ struct Exec
                   wake pipe, written by exec_on_cancelled (); else -1 */
   Phase phase;
   CancelJob cancel_job;
-  gboolean end_after_cancel; /* cancel_job () schedules exec_end () */
+  gboolean end_after_cancel;   /* cancel_job () schedules exec_end () */
+  TuskPoolConn *deferred_conn; /* cancel_job () gives it back (invariant 2) */
+  gboolean deferred_discard;   /* … to be discarded, not reused */
 
   gboolean hooked; /* exec_on_cancelled () is the handle's hook; only the
                       thread that runs the execution reads or writes it */
@@ -2027,10 +2035,28 @@ post (Exec *ex, EventKind kind, gpointer data)
 
 static void cancel_job (gpointer data);
 
+/* With ex->lock held: claims the cancel request of @ex's statement, which
+ * is on the wire; TRUE when the caller is to start cancel_job () (after
+ * unlocking), FALSE when it was claimed before. */
+static gboolean
+cancel_claim_locked (Exec *ex)
+{
+  if (ex->cancel_job != CANCEL_JOB_NONE)
+    return FALSE;
+  ex->cancel_job = CANCEL_JOB_QUEUED;
+  return TRUE;
+}
+
+static void
+cancel_start (Exec *ex)
+{
+  tusk_runtime_run_urgent (ex->runtime, cancel_job, exec_ref (ex));
+}
+
 /* The handle's hook (handle_set_hook ()): runs in whichever thread cancels,
  * under the handle's lock.  Wakes a worker held back by a slow consumer or
  * waiting for the server (through its wake pipe); for a query read on the
- * caller's thread, queues the cancel request on a worker. */
+ * caller's thread, starts the cancel request. */
 static void
 exec_on_cancelled (gpointer data)
 {
@@ -2043,12 +2069,10 @@ exec_on_cancelled (gpointer data)
       ssize_t n = write (ex->wake_fd, "", 1);
       (void)n;
     }
-  if (ex->phase == PHASE_FAST && ex->cancel_job == CANCEL_JOB_NONE)
-    {
-      ex->cancel_job = CANCEL_JOB_QUEUED;
-      tusk_runtime_run_func (ex->runtime, cancel_job, exec_ref (ex));
-    }
+  gboolean start = ex->phase == PHASE_FAST && cancel_claim_locked (ex);
   pthread_mutex_unlock (&ex->lock);
+  if (start)
+    cancel_start (ex);
 }
 
 static void
@@ -2197,12 +2221,25 @@ on_notice (void *arg, const PGresult *res)
     post (r->ex, EVENT_NOTICE, notice);
 }
 
-/* A worker sends the cancel request (blocks: a connection of its own). */
+/* The statement on @r's connection, sent, is to be cancelled: cancel_job ()
+ * sends the request while this thread reads on (the error usually arrives
+ * before PQcancel returns).  A _sync execution has no runtime: it blocks
+ * here until the request is sent. */
 static void
-send_cancel (Run *r)
+run_request_cancel (Run *r)
 {
-  g_autoptr (GError) error = NULL;
+  Exec *ex = r->ex;
   r->cancel_sent = TRUE;
+  if (ex->runtime)
+    {
+      pthread_mutex_lock (&ex->lock);
+      gboolean start = cancel_claim_locked (ex);
+      pthread_mutex_unlock (&ex->lock);
+      if (start)
+        cancel_start (ex);
+      return;
+    }
+  g_autoptr (GError) error = NULL;
   gint64 start = g_get_monotonic_time ();
   if (!tusk_pool_conn_cancel (r->conn, &error))
     tusk_warn ("%s", error->message);
@@ -2212,7 +2249,7 @@ send_cancel (Run *r)
 }
 
 /* Waits until the server sent something or the query is cancelled (then
- * sends the cancel request, once). */
+ * asks for the cancel request, once). */
 static void
 wait_for_input (Run *r)
 {
@@ -2237,7 +2274,7 @@ wait_for_input (Run *r)
       return;
     }
   if (n == 2 && fds[1].revents)
-    send_cancel (r);
+    run_request_cancel (r);
   if (fds[0].revents && !PQconsumeInput (r->pg))
     r->broken = TRUE;
 }
@@ -2547,7 +2584,8 @@ run_pump (Run *r)
 /* The string is over (ReadyForQuery), or could not be sent: the result's
  * timing and transaction status, the connection's blocking mode, with
  * @look_up the catalog lookups of type names still unknown (blocking: not
- * on the caller's thread), and the pool's notice receiver back. */
+ * on the caller's thread; not after a cancel request, invariant 2), and
+ * the pool's notice receiver back. */
 static void
 run_end (Run *r, gboolean look_up)
 {
@@ -2574,7 +2612,7 @@ run_end (Run *r, gboolean look_up)
       PQsetnonblocking (r->pg, 0);
       r->nonblocking = FALSE;
     }
-  if (look_up && ex->error == NULL && !r->abandon)
+  if (look_up && ex->error == NULL && !r->abandon && !r->cancel_sent)
     look_up_columns (r->pg, ex->result->columns);
   PQsetNoticeReceiver (r->pg, r->pool_receiver, r->conn);
   if (r->dropped && ex->error == NULL)
@@ -2613,26 +2651,48 @@ record_history (Exec *ex)
     tusk_warn ("query history: %s", error->message);
 }
 
-/* After the run: gives the connection back, queues the history entry,
- * unregisters the handle, reports, and drops the run's reference (taken
- * when it started: nothing of @ex may be used after).  Any thread; with
- * @here, the caller's inside its context's dispatch: then DONE is delivered
- * from here (nothing else is queued: the fast path delivers its notices
- * itself). */
+static void
+conn_give_back (TuskPoolConn *conn, gboolean discard)
+{
+  if (discard)
+    tusk_pool_conn_discard (conn);
+  else
+    tusk_pool_release (conn);
+}
+
+/* After the run: gives the connection back (or leaves that to the cancel
+ * request still on its way), queues the history entry, unregisters the
+ * handle, reports, and drops the run's reference (taken when it started:
+ * nothing of @ex may be used after).  Any thread; with @here, the caller's
+ * inside its context's dispatch: then DONE is delivered from here (nothing
+ * else is queued: the fast path delivers its notices itself) and no
+ * request for the caller's own connection is on its way (fast_finish ());
+ * else a worker, which waits for one (invariant 2). */
 static void
 exec_end (Exec *ex, gboolean here)
 {
   Run *r = &ex->run;
-  exec_unhook (ex);
-  ex->phase = PHASE_DONE; /* nobody reads it once unhooked */
+  exec_unhook (ex); /* no cancel request starts from here on */
+  pthread_mutex_lock (&ex->lock);
+  ex->phase = PHASE_DONE;
+  if (ex->cancel_job == CANCEL_JOB_QUEUED)
+    ex->cancel_job = CANCEL_JOB_STOLEN; /* too late to matter */
   TuskPoolConn *conn = g_steal_pointer (&r->conn);
-  if (conn && conn != ex->given_conn)
+  if (conn == ex->given_conn)
     {
-      if (r->abandon)
-        tusk_pool_conn_discard (conn);
-      else
-        tusk_pool_release (conn);
+      conn = NULL;
+      g_assert (!here || ex->cancel_job != CANCEL_JOB_RUNNING);
+      while (ex->cancel_job == CANCEL_JOB_RUNNING)
+        pthread_cond_wait (&ex->cond, &ex->lock);
     }
+  else if (ex->cancel_job == CANCEL_JOB_RUNNING)
+    {
+      ex->deferred_conn = g_steal_pointer (&conn);
+      ex->deferred_discard = r->abandon;
+    }
+  pthread_mutex_unlock (&ex->lock);
+  if (conn)
+    conn_give_back (conn, r->abandon);
   if (ex->error)
     {
       /* The server may quote the statement, password and all. */
@@ -3010,19 +3070,10 @@ exec_continue_job (gpointer data)
   PQsetnonblocking (r->pg, 0); /* sends what is left of the query */
   r->nonblocking = FALSE;
   run_watch_cancel (r);
-  /* A cancel request still queued is sent from here, at once. */
-  gboolean send = FALSE;
-  pthread_mutex_lock (&ex->lock);
-  if (ex->cancel_job == CANCEL_JOB_QUEUED)
-    {
-      ex->cancel_job = CANCEL_JOB_STOLEN;
-      send = TRUE;
-    }
-  else if (ex->cancel_job != CANCEL_JOB_NONE)
-    r->cancel_sent = TRUE;
-  pthread_mutex_unlock (&ex->lock);
-  if (send || (handle_is_cancelled (ex->handle) && !r->cancel_sent))
-    send_cancel (r);
+  /* A cancel on the caller's thread started its request already; one from
+   * now on wakes this thread. */
+  if (handle_is_cancelled (ex->handle))
+    run_request_cancel (r);
 
   if (r->pending)
     handle_result (r, g_steal_pointer (&r->pending));
@@ -3030,14 +3081,6 @@ exec_continue_job (gpointer data)
     run_pump (r);
   run_unwatch_cancel (r);
   run_end (r, TRUE);
-
-  /* Invariant 2: not while cancel_job () sends on this connection. */
-  pthread_mutex_lock (&ex->lock);
-  if (ex->cancel_job == CANCEL_JOB_QUEUED)
-    ex->cancel_job = CANCEL_JOB_STOLEN;
-  while (ex->cancel_job == CANCEL_JOB_RUNNING)
-    pthread_cond_wait (&ex->cond, &ex->lock);
-  pthread_mutex_unlock (&ex->lock);
   exec_end (ex, FALSE);
 }
 
@@ -3074,17 +3117,20 @@ fast_finish (Run *r)
   fast_detach (r);
   run_end (r, FALSE);
   /* From here on no cancel request starts: the connection is on its way
-   * back.  Only a cancelled handle can have one queued or running. */
+   * back.  Only a cancelled handle can have one started or running. */
   exec_unhook (ex);
-  gboolean sending = FALSE;
-  if (handle_is_cancelled (ex->handle))
+  gboolean cancelled = handle_is_cancelled (ex->handle);
+  gboolean sending = FALSE, end_later = FALSE;
+  if (cancelled)
     {
       pthread_mutex_lock (&ex->lock);
       ex->phase = PHASE_DONE;
       if (ex->cancel_job == CANCEL_JOB_QUEUED)
         ex->cancel_job = CANCEL_JOB_STOLEN; /* too late to matter */
       sending = ex->cancel_job == CANCEL_JOB_RUNNING;
-      ex->end_after_cancel = sending;
+      /* Invariant 2: DONE gives the caller's connection back. */
+      end_later = sending && r->conn == ex->given_conn;
+      ex->end_after_cancel = end_later;
       pthread_mutex_unlock (&ex->lock);
     }
   if (r->unnamed > 0 && ex->error == NULL && !sending)
@@ -3096,9 +3142,9 @@ fast_finish (Run *r)
     }
   g_atomic_int_inc (&fast_finished);
   name_placeholders (ex->result->columns);
-  if (!sending)
+  if (!end_later)
     {
-      if (r->conn != ex->given_conn && !r->broken && !r->abandon
+      if (r->conn != ex->given_conn && !r->broken && !r->abandon && !cancelled
           && PQstatus (r->pg) == CONNECTION_OK)
         {
           /* Drained to ReadyForQuery: watched while idle (FastEntry). */
@@ -3119,14 +3165,16 @@ end_after_cancel (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
-/* On a worker: sends the cancel request of a query read on the caller's
- * thread (PQcancel blocks), unless that was taken over meanwhile. */
+/* On a thread of its own (tusk_runtime_run_urgent ()): sends the cancel
+ * request (PQcancel blocks), unless the statement ended first; then gives
+ * back the connection if the execution ended meanwhile (invariant 2). */
 static void
 cancel_job (gpointer data)
 {
   Exec *ex = data;
   pthread_mutex_lock (&ex->lock);
   gboolean send = ex->cancel_job == CANCEL_JOB_QUEUED;
+  TuskPoolConn *conn = ex->run.conn; /* exec_end () takes it under lock */
   if (send)
     ex->cancel_job = CANCEL_JOB_RUNNING;
   pthread_mutex_unlock (&ex->lock);
@@ -3134,7 +3182,7 @@ cancel_job (gpointer data)
     {
       g_autoptr (GError) error = NULL;
       gint64 start = g_get_monotonic_time ();
-      if (!tusk_pool_conn_cancel (ex->run.conn, &error))
+      if (!tusk_pool_conn_cancel (conn, &error))
         tusk_warn ("%s", error->message);
       else
         tusk_debug ("cancel request for query %s sent in %.2f ms",
@@ -3143,7 +3191,11 @@ cancel_job (gpointer data)
       ex->cancel_job = CANCEL_JOB_DONE;
       pthread_cond_broadcast (&ex->cond);
       gboolean end = ex->end_after_cancel;
+      TuskPoolConn *deferred = g_steal_pointer (&ex->deferred_conn);
+      gboolean discard = ex->deferred_discard;
       pthread_mutex_unlock (&ex->lock);
+      if (deferred)
+        conn_give_back (deferred, discard);
       if (end)
         {
           /* The statement ended while the request was on its way. */

@@ -28,6 +28,16 @@ G_BEGIN_DECLS
 void tusk_runtime_run_func (TuskRuntime *runtime, void (*func) (gpointer data),
                             gpointer data);
 
+/* Runs @func (@data) at once on a thread of its own, beside the workers and
+ * outside their limit: for short blocking work that must not wait behind
+ * the queue, whose jobs may themselves be waiting for it (the cancel
+ * request of a running query).  tusk_runtime_free() waits for every such
+ * thread to return.  @func owns @data and runs exactly once (queued on the
+ * workers when no thread can be started); never on the calling thread.
+ * Any thread, as tusk_runtime_run_func(). */
+void tusk_runtime_run_urgent (TuskRuntime *runtime,
+                              void (*func) (gpointer data), gpointer data);
+
 G_END_DECLS
 
 #if defined(__SANITIZE_THREAD__)

@@ -16,6 +16,7 @@
 #include <pthread.h>
 
 #include "tusk-error.h"
+#include "tusk-log.h"
 #include "tusk-runtime-private.h"
 
 typedef struct
@@ -40,6 +41,8 @@ struct TuskRuntime
   guint n_idle; /* workers waiting on wake (a woken one stops counting) */
   GQueue jobs;  /* of Job *, oldest first */
   gboolean stopping;
+  guint n_urgent; /* tusk_runtime_run_urgent () threads still running */
+  pthread_cond_t urgent_done; /* n_urgent went down */
 };
 
 /* The runtime whose worker the current thread is, or NULL. */
@@ -109,6 +112,7 @@ tusk_runtime_new (guint n_threads)
   runtime->n_threads = n_threads ? n_threads : TUSK_RUNTIME_DEFAULT_THREADS;
   pthread_mutex_init (&runtime->lock, NULL);
   pthread_cond_init (&runtime->wake, NULL);
+  pthread_cond_init (&runtime->urgent_done, NULL);
   g_queue_init (&runtime->jobs);
   runtime->threads = g_new0 (GThread *, runtime->n_threads);
   return runtime;
@@ -139,8 +143,14 @@ tusk_runtime_free (TuskRuntime *runtime)
       g_thread_join (thread);
     }
 
+  pthread_mutex_lock (&runtime->lock);
+  while (runtime->n_urgent > 0)
+    pthread_cond_wait (&runtime->urgent_done, &runtime->lock);
+  pthread_mutex_unlock (&runtime->lock);
+
   g_assert (g_queue_is_empty (&runtime->jobs));
   g_free (runtime->threads);
+  pthread_cond_destroy (&runtime->urgent_done);
   pthread_cond_destroy (&runtime->wake);
   pthread_mutex_destroy (&runtime->lock);
   g_free (runtime);
@@ -204,4 +214,59 @@ tusk_runtime_run_func (TuskRuntime *runtime, void (*func) (gpointer data),
   job->plain = func;
   job->data = data;
   push_job (runtime, job);
+}
+
+typedef struct
+{
+  TuskRuntime *runtime;
+  void (*func) (gpointer data);
+  gpointer data;
+} Urgent;
+
+static gpointer
+urgent_main (gpointer data)
+{
+  Urgent *urgent = data;
+  TuskRuntime *runtime = urgent->runtime;
+  urgent->func (urgent->data);
+  g_free (urgent);
+  pthread_mutex_lock (&runtime->lock);
+  runtime->n_urgent--;
+  pthread_cond_broadcast (&runtime->urgent_done);
+  pthread_mutex_unlock (&runtime->lock);
+  return NULL;
+}
+
+void
+tusk_runtime_run_urgent (TuskRuntime *runtime, void (*func) (gpointer data),
+                         gpointer data)
+{
+  g_return_if_fail (runtime != NULL);
+  g_return_if_fail (func != NULL);
+
+  Urgent *urgent = g_new (Urgent, 1);
+  urgent->runtime = runtime;
+  urgent->func = func;
+  urgent->data = data;
+  pthread_mutex_lock (&runtime->lock);
+  g_warn_if_fail (!runtime->stopping
+                  || g_private_get (&current_runtime) == runtime);
+  runtime->n_urgent++;
+  pthread_mutex_unlock (&runtime->lock);
+
+  g_autoptr (GError) error = NULL;
+  GThread *thread
+      = g_thread_try_new ("tusk-urgent", urgent_main, urgent, &error);
+  if (thread)
+    {
+      g_thread_unref (thread); /* detached: free counts it instead */
+      return;
+    }
+  tusk_warn ("Could not start a thread (%s); queueing the job instead",
+             error->message);
+  pthread_mutex_lock (&runtime->lock);
+  runtime->n_urgent--;
+  pthread_mutex_unlock (&runtime->lock);
+  g_free (urgent);
+  tusk_runtime_run_func (runtime, func, data);
 }

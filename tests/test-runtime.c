@@ -422,6 +422,57 @@ test_plain_jobs (void)
   gate_clear (&gate);
 }
 
+/* ---- urgent jobs ----------------------------------------------------- */
+
+static void
+urgent_open (gpointer data)
+{
+  Gate *gate = data;
+  g_usleep (50 * 1000); /* free must wait for this */
+  gate_open (gate);
+}
+
+static void
+plain_wait_gate (gpointer data)
+{
+  Gate *gate = data;
+  pthread_mutex_lock (&gate->lock);
+  gate->arrived++;
+  pthread_cond_broadcast (&gate->cond);
+  while (!gate->open)
+    pthread_cond_wait (&gate->cond, &gate->lock);
+  pthread_mutex_unlock (&gate->lock);
+}
+
+/* An urgent job runs at once beside workers that are all busy, even when
+ * they wait for it (a queued job would never run), and free waits for it
+ * to return. */
+static void
+test_urgent (void)
+{
+  TuskRuntime *runtime = tusk_runtime_new (1);
+  Gate gate;
+  gate_init (&gate);
+  tusk_runtime_run_func (runtime, plain_wait_gate, &gate);
+  gate_wait_arrived (&gate, 1); /* the only worker now waits for the gate */
+  tusk_runtime_run_urgent (runtime, urgent_open, &gate);
+  tusk_runtime_free (runtime);
+  pthread_mutex_lock (&gate.lock);
+  g_assert_true (gate.open);
+  pthread_mutex_unlock (&gate.lock);
+  gate_clear (&gate);
+
+  /* Free also waits for an urgent job that nothing else waits for. */
+  runtime = tusk_runtime_new (1);
+  gate_init (&gate);
+  tusk_runtime_run_urgent (runtime, urgent_open, &gate);
+  tusk_runtime_free (runtime);
+  pthread_mutex_lock (&gate.lock);
+  g_assert_true (gate.open);
+  pthread_mutex_unlock (&gate.lock);
+  gate_clear (&gate);
+}
+
 /* ---- cancellation ------------------------------------------------------- */
 
 static gboolean job_ran;
@@ -572,6 +623,7 @@ main (int argc, char **argv)
   g_test_add_func ("/tusk/runtime/threads", test_threads);
   g_test_add_func ("/tusk/runtime/fifo", test_fifo);
   g_test_add_func ("/tusk/runtime/plain-jobs", test_plain_jobs);
+  g_test_add_func ("/tusk/runtime/urgent", test_urgent);
   g_test_add_func ("/tusk/runtime/cancel/queued", test_cancel_queued);
   g_test_add_func ("/tusk/runtime/cancel/running", test_cancel_running);
   g_test_add_func ("/tusk/runtime/free-drains", test_free_drains);
