@@ -2,8 +2,11 @@
  * library and through the `tusk` command (non-interactive and at a
  * terminal). */
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
 #include <pty.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -124,7 +127,7 @@ test_created_private (Fixture *f, gconstpointer data)
   g_assert_true (tusk_data_dir_ensure (path, &error));
   g_assert_true (g_file_test (keep, G_FILE_TEST_EXISTS));
 
-  /* No probe file is left behind. */
+  /* Nothing is left behind. */
   g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
   int entries = 0;
   while (g_dir_read_name (dir))
@@ -165,6 +168,52 @@ test_unusable_paths (Fixture *f, gconstpointer data)
   g_assert_false (tusk_data_dir_ensure ("", &error));
   tusk_assert_error (error, TUSK_ERROR_STORAGE);
   g_assert_nonnull (strstr (error->message, "empty"));
+}
+
+/* Sets or clears the immutable attribute of directory @path (root only;
+ * `chattr +i`).  Returns whether it could. */
+static gboolean
+set_immutable (const char *path, gboolean on)
+{
+  int fd = open (path, O_RDONLY | O_DIRECTORY);
+  if (fd < 0)
+    return FALSE;
+  int flags = 0;
+  gboolean ok = ioctl (fd, FS_IOC_GETFLAGS, &flags) == 0;
+  if (ok)
+    {
+      flags = on ? flags | FS_IMMUTABLE_FL : flags & ~FS_IMMUTABLE_FL;
+      ok = ioctl (fd, FS_IOC_SETFLAGS, &flags) == 0;
+    }
+  close (fd);
+  return ok;
+}
+
+/* A directory that exists but cannot be written to is refused with the
+ * kernel's reason, and nothing is created in it.  Root writes through
+ * modes, so as root the directory is made immutable instead. */
+static void
+test_unwritable (Fixture *f, gconstpointer data)
+{
+  (void)data;
+  g_autofree char *path = g_build_filename (f->root, "locked", NULL);
+  g_assert_cmpint (g_mkdir (path, 0700), ==, 0);
+  const char *reason;
+  if (geteuid () == 0)
+    {
+      g_assert_true (set_immutable (path, TRUE));
+      reason = g_strerror (EPERM);
+    }
+  else
+    {
+      g_assert_cmpint (g_chmod (path, 0500), ==, 0);
+      reason = g_strerror (EACCES);
+    }
+  assert_refused (path, reason);
+  if (geteuid () == 0)
+    g_assert_true (set_immutable (path, FALSE));
+  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
+  g_assert_null (g_dir_read_name (dir));
 }
 
 /* A socket directory where no server listens: `tusk -h NO_SERVER` fails
@@ -300,6 +349,8 @@ main (int argc, char **argv)
               test_created_private, fixture_tear_down);
   g_test_add ("/tusk/data-dir/unusable", Fixture, NULL, fixture_set_up,
               test_unusable_paths, fixture_tear_down);
+  g_test_add ("/tusk/data-dir/unwritable", Fixture, NULL, fixture_set_up,
+              test_unwritable, fixture_tear_down);
   g_test_add ("/tusk/data-dir/tusk-non-interactive", Fixture, NULL,
               fixture_set_up, test_tusk_non_interactive, fixture_tear_down);
   g_test_add ("/tusk/data-dir/tusk-asks-at-a-terminal", Fixture, NULL,
