@@ -69,7 +69,8 @@ typedef struct
 struct _TuskState
 {
   char *data_dir;
-  TuskStorage *storage;
+  pthread_mutex_t storage_mutex; /* held while the storage opens */
+  TuskStorage *storage; /* NULL until first needed; then set once, atomic */
   TuskCredentials *credentials;
   TuskRuntime *runtime;
   GMainContext *context;      /* where watchers are called */
@@ -396,18 +397,9 @@ tusk_state_new (const char *data_dir, GError **error)
   tusk_log_init (log_dir);
   gint64 started = g_get_monotonic_time ();
 
-  TuskStorage *storage = tusk_storage_open (dir, error);
-  if (storage == NULL)
-    {
-      tusk_log_shutdown ();
-      return NULL;
-    }
-  if (tusk_storage_was_reset (storage))
-    tusk_warn ("%s", tusk_storage_get_reset_message (storage));
-
   TuskState *state = g_new0 (TuskState, 1);
   state->data_dir = g_steal_pointer (&dir);
-  state->storage = storage;
+  pthread_mutex_init (&state->storage_mutex, NULL);
   state->credentials = tusk_credentials_new ();
   state->runtime = tusk_runtime_new (RUNTIME_THREADS);
   state->queries = tusk_query_registry_new ();
@@ -477,7 +469,9 @@ tusk_state_free (TuskState *state)
     tusk_ssh_tunnel_close (tunnels->pdata[i]);
 
   /* 3. Storage: drains the writer.  4. Keychain: wipes session secrets. */
-  tusk_storage_close (state->storage);
+  if (state->storage)
+    tusk_storage_close (state->storage);
+  pthread_mutex_destroy (&state->storage_mutex);
   tusk_credentials_free (state->credentials);
 
   /* Notifications not yet delivered are dropped. */
@@ -516,10 +510,36 @@ tusk_state_get_data_dir (TuskState *state)
 }
 
 TuskStorage *
+tusk_state_open_storage (TuskState *state, GError **error)
+{
+  g_return_val_if_fail (state != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  TuskStorage *storage = g_atomic_pointer_get (&state->storage);
+  if (storage)
+    return storage;
+  pthread_mutex_lock (&state->storage_mutex);
+  storage = state->storage;
+  if (storage == NULL)
+    {
+      gint64 started = g_get_monotonic_time ();
+      storage = tusk_storage_open (state->data_dir, error);
+      if (storage && tusk_storage_was_reset (storage))
+        tusk_warn ("%s", tusk_storage_get_reset_message (storage));
+      if (storage)
+        tusk_debug ("storage open in %.1f ms",
+                    (g_get_monotonic_time () - started) / 1000.0);
+      g_atomic_pointer_set (&state->storage, storage);
+    }
+  pthread_mutex_unlock (&state->storage_mutex);
+  return storage;
+}
+
+TuskStorage *
 tusk_state_get_storage (TuskState *state)
 {
   g_return_val_if_fail (state != NULL, NULL);
-  return state->storage;
+  return g_atomic_pointer_get (&state->storage);
 }
 
 TuskCredentials *
@@ -563,7 +583,8 @@ tusk_state_save_connection_sync (TuskState *state,
   g_return_val_if_fail (state != NULL && config != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  if (!tusk_connection_repo_save (state->storage, config, error))
+  TuskStorage *storage = tusk_state_open_storage (state, error);
+  if (storage == NULL || !tusk_connection_repo_save (storage, config, error))
     return FALSE;
   if (password == NULL)
     return TRUE;
@@ -590,7 +611,9 @@ tusk_state_delete_connection_sync (TuskState *state, const char *connection_id,
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
   tusk_state_disconnect (state, connection_id);
-  if (!tusk_connection_repo_delete (state->storage, connection_id, error))
+  TuskStorage *storage = tusk_state_open_storage (state, error);
+  if (storage == NULL
+      || !tusk_connection_repo_delete (storage, connection_id, error))
     return FALSE;
   return tusk_credentials_delete_sync (state->credentials,
                                        TUSK_CREDENTIAL_KIND_DB, connection_id,
@@ -606,7 +629,8 @@ tusk_state_save_tunnel_sync (TuskState *state,
   g_return_val_if_fail (state != NULL && tunnel != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  if (!tusk_tunnel_repo_save (state->storage, tunnel, error))
+  TuskStorage *storage = tusk_state_open_storage (state, error);
+  if (storage == NULL || !tusk_tunnel_repo_save (storage, tunnel, error))
     return FALSE;
   if (secret == NULL)
     return TRUE;
@@ -632,7 +656,8 @@ tusk_state_delete_tunnel_sync (TuskState *state, const char *tunnel_id,
   g_return_val_if_fail (state != NULL && tunnel_id != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  if (!tusk_tunnel_repo_delete (state->storage, tunnel_id, error))
+  TuskStorage *storage = tusk_state_open_storage (state, error);
+  if (storage == NULL || !tusk_tunnel_repo_delete (storage, tunnel_id, error))
     return FALSE;
   return tusk_credentials_delete_sync (state->credentials,
                                        TUSK_CREDENTIAL_KIND_SSH, tunnel_id,
@@ -797,7 +822,8 @@ connect_with (TuskState *state, const char *id,
   GError *local = NULL;
   if (config == NULL)
     {
-      loaded = tusk_connection_repo_load (state->storage, id, &local);
+      TuskStorage *storage = tusk_state_open_storage (state, &local);
+      loaded = storage ? tusk_connection_repo_load (storage, id, &local) : NULL;
       config = loaded;
       if (config)
         secret = tusk_credentials_lookup_sync (state->credentials,
@@ -840,7 +866,7 @@ connect_with (TuskState *state, const char *id,
                       "Connecting was cancelled");
     }
   else if (pool && loaded)
-    tusk_connection_repo_touch_queue (state->storage, id);
+    tusk_connection_repo_touch_queue (tusk_state_get_storage (state), id);
 
   pthread_mutex_lock (&state->connect_mutex);
   g_hash_table_remove (state->connecting, id);

@@ -79,16 +79,17 @@ typedef void (*TuskStatusFunc) (TuskState *state,
  *   tusk_data_dir_resolve() does
  * @error: return location for a TUSK_ERROR
  *
- * Prepares the data directory, starts logging into {data_dir}/logs, opens
- * the storage, probes the keychain and starts the runtime (4 workers).
- * Blocks briefly (SC-002: < 100 ms); call from main() or the UI thread at
- * start-up.  Storage that had to be reset is not an error: see
- * tusk_storage_was_reset().  Keychain trouble is not an error either: see
+ * Prepares the data directory and starts logging into {data_dir}/logs.
+ * Everything else starts when first needed: the storage
+ * (tusk_state_open_storage()), the keychain's probe (the first credentials
+ * call) and the runtime's workers (up to 4, as jobs arrive), so that a
+ * front end that needs none of them (a `tusk -c` on a URI) never pays for
+ * them.  Blocks briefly (SC-002: < 100 ms); call from main() or the UI
+ * thread at start-up.  Keychain trouble is not an error: see
  * tusk_credentials_is_available().
  *
  * Returns: (transfer full) (nullable): the state, or %NULL with
- *   TUSK_ERROR_STORAGE when the data directory cannot be used or the
- *   storage refuses to open (a changed migration).  Free with
+ *   TUSK_ERROR_STORAGE when the data directory cannot be used.  Free with
  *   tusk_state_free().
  */
 TuskState *tusk_state_new (const char *data_dir, GError **error);
@@ -102,7 +103,23 @@ TuskState *tusk_state_new (const char *data_dir, GError **error);
  */
 void tusk_state_free (TuskState *state);
 
-/* Borrowed parts, valid until tusk_state_free(). */
+/**
+ * tusk_state_open_storage:
+ *
+ * Opens {data_dir}/tusk.db on the first call (a few milliseconds: blocks,
+ * any thread); later calls return the same storage at once.  Storage that
+ * had to be reset is not an error (a warning is logged): see
+ * tusk_storage_was_reset().  The state's own functions that need the
+ * storage call this themselves.
+ *
+ * Returns: (transfer none) (nullable): the storage, valid until
+ *   tusk_state_free(), or %NULL with TUSK_ERROR_STORAGE when it refuses to
+ *   open (a changed migration); a later call tries again.
+ */
+TuskStorage *tusk_state_open_storage (TuskState *state, GError **error);
+
+/* Borrowed parts, valid until tusk_state_free().  The storage is NULL
+ * until tusk_state_open_storage() has opened it. */
 const char *tusk_state_get_data_dir (TuskState *state);
 TuskStorage *tusk_state_get_storage (TuskState *state);
 TuskCredentials *tusk_state_get_credentials (TuskState *state);

@@ -266,8 +266,9 @@ error_exit (Cmd *cmd, const GError *error)
              : TUSK_EXIT_FAILED;
 }
 
-/* Returns (transfer none) the command's shell, made on first use; NULL
- * after printing why it could not be made. */
+/* Returns (transfer none) the command's shell, made on first use with its
+ * storage open (every subcommand reads or writes it); NULL after printing
+ * why it could not be made. */
 static TuskShell *
 cmd_shell (Cmd *cmd)
 {
@@ -275,12 +276,16 @@ cmd_shell (Cmd *cmd)
     {
       g_autoptr (GError) error = NULL;
       cmd->shell = tusk_shell_new (cmd->data_dir, &error);
+      if (cmd->shell
+          && tusk_state_open_storage (cmd->shell->state, &error) == NULL)
+        g_clear_pointer (&cmd->shell, tusk_shell_free);
       if (cmd->shell == NULL)
         print_error (cmd, error);
     }
   return cmd->shell;
 }
 
+/* After cmd_shell (): open. */
 static TuskStorage *
 cmd_storage (Cmd *cmd)
 {

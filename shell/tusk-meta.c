@@ -1786,9 +1786,11 @@ cmd_connect (Command *cmd)
         is_target = TRUE;
       else
         {
+          TuskStorage *storage = tusk_state_open_storage (shell->state, NULL);
           g_autoptr (TuskConnectionConfig) saved
-              = tusk_connection_repo_find_by_name (
-                  tusk_state_get_storage (shell->state), first, NULL);
+              = storage
+                    ? tusk_connection_repo_find_by_name (storage, first, NULL)
+                    : NULL;
           is_target = saved != NULL;
         }
     }
@@ -2064,10 +2066,13 @@ history_read_thread (GTask *task, gpointer source, gpointer task_data,
 static GPtrArray *
 load_history (TuskShell *shell, const char *text, int limit, GError **error)
 {
+  TuskStorage *storage = tusk_state_open_storage (shell->state, error);
+  if (storage == NULL)
+    return NULL;
   HistoryRead *read = g_new0 (HistoryRead, 1);
   GAsyncResult *result = NULL;
 
-  read->storage = tusk_state_get_storage (shell->state);
+  read->storage = storage;
   read->connection_id = g_strdup (shell->config->id);
   read->text = g_strdup (text);
   read->limit = limit;
@@ -2313,8 +2318,10 @@ cmd_history (Command *cmd)
 static TuskSavedQuery *
 find_saved_query (TuskShell *shell, const char *name, GError **error)
 {
-  g_autoptr (GPtrArray) all = tusk_saved_query_repo_list (
-      tusk_state_get_storage (shell->state), error);
+  TuskStorage *storage = tusk_state_open_storage (shell->state, error);
+  if (storage == NULL)
+    return NULL;
+  g_autoptr (GPtrArray) all = tusk_saved_query_repo_list (storage, error);
   const char *connection_id = shell->saved ? shell->config->id : NULL;
   const TuskSavedQuery *best = NULL;
   int best_rank = 0;
@@ -2344,12 +2351,17 @@ static TuskMetaStatus
 cmd_save (Command *cmd)
 {
   TuskShell *shell = cmd->shell;
-  TuskStorage *storage = tusk_state_get_storage (shell->state);
   g_auto (GStrv) args = NULL;
   g_autoptr (GError) error = NULL;
 
   if (!get_args (cmd, FALSE, 1, 1, &args))
     return TUSK_META_FAILED;
+  TuskStorage *storage = tusk_state_open_storage (shell->state, &error);
+  if (storage == NULL)
+    {
+      fprintf (stderr, "\\save: %s\n", error->message);
+      return TUSK_META_FAILED;
+    }
   g_autofree char *sql = dup_buffer_or_last (shell, cmd->query_buffer);
   if (sql == NULL)
     {
@@ -2426,13 +2438,14 @@ static TuskMetaStatus
 cmd_saved (Command *cmd)
 {
   TuskShell *shell = cmd->shell;
-  TuskStorage *storage = tusk_state_get_storage (shell->state);
   g_auto (GStrv) args = NULL;
   g_autoptr (GError) error = NULL;
 
   if (!get_args (cmd, FALSE, 0, 0, &args))
     return TUSK_META_FAILED;
-  g_autoptr (GPtrArray) queries = tusk_saved_query_repo_list (storage, &error);
+  TuskStorage *storage = tusk_state_open_storage (shell->state, &error);
+  g_autoptr (GPtrArray) queries
+      = storage ? tusk_saved_query_repo_list (storage, &error) : NULL;
   g_autoptr (GPtrArray) connections
       = queries ? tusk_connection_repo_load_all (storage, &error) : NULL;
   if (connections == NULL)

@@ -290,8 +290,10 @@ resolve_target (TuskShell *shell, const char *target,
   if (target && *target && !strstr (target, "://") && !strchr (target, '='))
     {
       g_autoptr (GError) local = NULL;
-      config = tusk_connection_repo_find_by_name (
-          tusk_state_get_storage (shell->state), target, &local);
+      TuskStorage *storage = tusk_state_open_storage (shell->state, error);
+      if (storage == NULL)
+        return NULL;
+      config = tusk_connection_repo_find_by_name (storage, target, &local);
       if (config)
         *saved = TRUE;
       else if (!g_error_matches (local, TUSK_ERROR, TUSK_ERROR_NOT_FOUND))

@@ -587,7 +587,7 @@ test_log_disk_full (void)
   g_assert_no_error (error);
   TuskPool *pool = tusk_state_connect_sync (state, config->id, NULL, &error);
   g_assert_no_error (error);
-  TuskStorage *storage = tusk_state_get_storage (state);
+  TuskStorage *storage = tusk_test_open_storage (state);
   run_queries (pool, storage, 20, "before");
   tusk_log_flush ();
 
@@ -688,7 +688,7 @@ corrupted_between_runs (Corruption how)
   g_assert_true (
       tusk_state_save_connection_sync (state, before, NULL, NULL, &error));
   g_assert_no_error (error);
-  TuskStorage *storage = tusk_state_get_storage (state);
+  TuskStorage *storage = tusk_test_open_storage (state);
   for (int i = 0; i < 300; i++)
     {
       g_autofree char *sql = g_strdup_printf ("SELECT %d -- %0200d", i, i);
@@ -709,7 +709,7 @@ corrupted_between_runs (Corruption how)
   console_start (&console);
   state = tusk_state_new (root, &error);
   g_assert_no_error (error);
-  storage = tusk_state_get_storage (state);
+  storage = tusk_test_open_storage (state);
   g_assert_true (tusk_storage_was_reset (storage));
   g_assert_false (tusk_storage_is_in_memory (storage));
   g_autofree char *backup = find_backup (root);

@@ -993,7 +993,7 @@ test_history_redacted (Fixture *f, gconstpointer data)
 
   TuskQueryOptions options;
   tusk_query_options_init (&options);
-  options.storage = tusk_state_get_storage (state);
+  options.storage = tusk_test_open_storage (state);
 
   /* One that works (the same password again) and one the server refuses:
    * its error message quotes the unterminated string. */
@@ -1010,10 +1010,10 @@ test_history_redacted (Fixture *f, gconstpointer data)
   tusk_assert_error (error, TUSK_ERROR_QUERY);
   assert_contains (error->message, DB_PASSWORD); /* the server's words */
   g_clear_error (&error);
-  tusk_storage_flush (tusk_state_get_storage (state));
+  tusk_storage_flush (tusk_test_open_storage (state));
 
   g_autoptr (GPtrArray) entries = tusk_history_repo_list (
-      tusk_state_get_storage (state), config->id, -1, 0, &error);
+      tusk_test_open_storage (state), config->id, -1, 0, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (entries->len, ==, 2);
   const TuskHistoryEntry *newest = entries->pdata[0];

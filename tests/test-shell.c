@@ -19,6 +19,7 @@
 
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
+#include <sqlite3.h>
 
 #include "tusk.h"
 #include "tusk-test-pty.h"
@@ -826,6 +827,66 @@ test_read_only (Fixture *f, gconstpointer data)
   assert_contains (s->err, "read-only");
 }
 
+/* ---- local storage, opened when needed ---------------------------------- */
+
+/* A connection given on the command line never opens the local storage
+ * (no tusk.db appears), so it works even when the storage refuses to open;
+ * a saved connection's name needs it, and then the refusal is the error,
+ * with the file left as it was. */
+static void
+test_storage_when_needed (Fixture *f, gconstpointer data)
+{
+  (void)data;
+  g_autofree char *db = g_build_filename (f->data_dir, "tusk.db", NULL);
+  const char *args[] = { "-A", "-t", "-c", "SELECT 1", NULL };
+  g_autoptr (Result) fresh = tusk (f, args, NULL);
+  g_assert_cmpint (fresh->status, ==, 0);
+  g_assert_cmpstr (fresh->out, ==, "1\n");
+  g_assert_false (g_file_test (db, G_FILE_TEST_EXISTS));
+
+  /* A saved connection, then a migration step that no longer matches. */
+  g_autoptr (GError) error = NULL;
+  TuskState *state = tusk_state_new (f->data_dir, &error);
+  g_assert_no_error (error);
+  g_autoptr (TuskConnectionConfig) config = tusk_connection_config_new ();
+  config->name = g_strdup ("refused");
+  config->host = g_strdup (tusk_test_env ("TUSK_TEST_PGHOST"));
+  config->port = atoi (tusk_test_env ("TUSK_TEST_PGPORT"));
+  config->database = g_strdup (tusk_test_env ("TUSK_TEST_PGDATABASE"));
+  config->username = g_strdup (tusk_test_env ("TUSK_TEST_PGUSER_TRUST"));
+  g_assert_true (
+      tusk_state_save_connection_sync (state, config, NULL, NULL, &error));
+  g_assert_no_error (error);
+  tusk_state_free (state);
+  sqlite3 *raw = NULL;
+  g_assert_cmpint (sqlite3_open (db, &raw), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_exec (raw,
+                                 "UPDATE migrations SET migration = migration "
+                                 "|| '-- edited' WHERE domain = 'tusk' AND "
+                                 "step = 1",
+                                 NULL, NULL, NULL),
+                   ==, SQLITE_OK);
+  sqlite3_close (raw);
+  g_autofree char *before = NULL;
+  gsize before_len = 0;
+  g_assert_true (g_file_get_contents (db, &before, &before_len, NULL));
+
+  g_autoptr (Result) adhoc = tusk (f, args, NULL);
+  g_assert_cmpint (adhoc->status, ==, 0);
+  g_assert_cmpstr (adhoc->out, ==, "1\n");
+
+  const char *by_name[] = { "refused", "-c", "SELECT 1", NULL };
+  g_autoptr (Result) saved = tusk_bare (f, by_name, NULL, NULL);
+  g_assert_cmpint (saved->status, ==, 2);
+  assert_contains (saved->err, "step 1");
+  g_assert_null (strstr (saved->out, "1"));
+
+  g_autofree char *after = NULL;
+  gsize after_len = 0;
+  g_assert_true (g_file_get_contents (db, &after, &after_len, NULL));
+  g_assert_cmpmem (before, before_len, after, after_len);
+}
+
 /* ---- a saved connection ----------------------------------------------- */
 
 static void
@@ -864,7 +925,7 @@ test_saved_connection (Fixture *f, gconstpointer data)
   TuskState *state = tusk_state_new (f->data_dir, &error);
   g_assert_no_error (error);
   gint64 count
-      = tusk_history_repo_count (tusk_state_get_storage (state), id, &error);
+      = tusk_history_repo_count (tusk_test_open_storage (state), id, &error);
   g_assert_no_error (error);
   g_assert_cmpint (count, ==, 2);
   tusk_state_free (state);
@@ -1153,6 +1214,7 @@ main (int argc, char **argv)
   ADD ("repeated-commands", test_repeated_commands);
   ADD ("notices", test_notices);
   ADD ("read-only", test_read_only);
+  ADD ("storage-when-needed", test_storage_when_needed);
   ADD ("saved-connection", test_saved_connection);
   ADD ("sigint-cancels", test_sigint_cancels);
   ADD ("password-prompt", test_password_prompt);

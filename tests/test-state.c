@@ -123,13 +123,21 @@ test_new (Fixture *f, gconstpointer data)
 {
   (void)data;
   g_assert_cmpstr (tusk_state_get_data_dir (f->state), ==, f->data_dir);
-  g_assert_false (tusk_storage_was_reset (tusk_state_get_storage (f->state)));
-  g_assert_true (
-      tusk_credentials_is_available (tusk_state_get_credentials (f->state)));
   g_autofree char *db = g_build_filename (f->data_dir, "tusk.db", NULL);
   g_autofree char *logs = g_build_filename (f->data_dir, "logs", NULL);
-  g_assert_true (g_file_test (db, G_FILE_TEST_IS_REGULAR));
   g_assert_true (g_file_test (logs, G_FILE_TEST_IS_DIR));
+
+  /* The storage opens when first needed, once. */
+  g_assert_null (tusk_state_get_storage (f->state));
+  g_assert_false (g_file_test (db, G_FILE_TEST_EXISTS));
+  TuskStorage *storage = tusk_test_open_storage (f->state);
+  g_assert_true (g_file_test (db, G_FILE_TEST_IS_REGULAR));
+  g_assert_false (tusk_storage_was_reset (storage));
+  g_assert_true (tusk_test_open_storage (f->state) == storage);
+  g_assert_true (tusk_state_get_storage (f->state) == storage);
+
+  g_assert_true (
+      tusk_credentials_is_available (tusk_state_get_credentials (f->state)));
 
   /* Nothing connected yet. */
   g_autoptr (GPtrArray) list = tusk_state_list_connections (f->state);
@@ -198,9 +206,9 @@ test_saved_connection_through_keychain (Fixture *f, gconstpointer data)
   g_assert_cmpuint (status->pool.max_size, ==, 4);
 
   /* Connecting recorded the time (queued to the writer). */
-  tusk_storage_flush (tusk_state_get_storage (f->state));
+  tusk_storage_flush (tusk_test_open_storage (f->state));
   g_autoptr (TuskConnectionConfig) loaded = tusk_connection_repo_load (
-      tusk_state_get_storage (f->state), config->id, &error);
+      tusk_test_open_storage (f->state), config->id, &error);
   g_assert_nonnull (loaded->last_connected_at);
 
   wait_for_notifications (f, 2);
@@ -220,7 +228,7 @@ test_saved_connection_through_keychain (Fixture *f, gconstpointer data)
   tusk_pool_unref (pool);
 
   /* No password reached the data directory. */
-  tusk_storage_flush (tusk_state_get_storage (f->state));
+  tusk_storage_flush (tusk_test_open_storage (f->state));
   g_autofree char *db = g_build_filename (f->data_dir, "tusk.db", NULL);
   g_autofree char *wal = g_build_filename (f->data_dir, "tusk.db-wal", NULL);
   g_assert_true (file_contains (db, "state test")
@@ -236,7 +244,7 @@ test_saved_connection_through_keychain (Fixture *f, gconstpointer data)
       credentials, TUSK_CREDENTIAL_KIND_DB, config->id, NULL, &error));
   g_assert_no_error (error);
   g_autoptr (TuskConnectionConfig) deleted = tusk_connection_repo_load (
-      tusk_state_get_storage (f->state), config->id, &error);
+      tusk_test_open_storage (f->state), config->id, &error);
   g_assert_null (deleted);
   tusk_assert_error (error, TUSK_ERROR_NOT_FOUND);
 }

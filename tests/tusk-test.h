@@ -8,6 +8,8 @@
 #include <glib.h>
 #include <gio/gio.h>
 
+#include "tusk-state.h"
+
 /* Returns (transfer none) the value of the test-environment variable @name;
  * aborts the test with a message when it is missing. */
 static inline const char *
@@ -63,3 +65,14 @@ tusk_test_wait_for (gboolean *flag, guint timeout_ms)
                g_quark_to_string (e_->domain), e_->code, e_->message);         \
   }                                                                            \
   G_STMT_END
+
+/* Returns (transfer none) @state's storage, opened if need be; the test
+ * fails when it does not open. */
+static inline TuskStorage *
+tusk_test_open_storage (TuskState *state)
+{
+  GError *error = NULL;
+  TuskStorage *storage = tusk_state_open_storage (state, &error);
+  g_assert_no_error (error);
+  return storage;
+}
