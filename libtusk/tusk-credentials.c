@@ -959,6 +959,13 @@ tusk_credentials_free (TuskCredentials *self)
   g_free (self);
 }
 
+void
+tusk_credentials_start (TuskCredentials *self)
+{
+  g_return_if_fail (self != NULL);
+  ensure_started (self);
+}
+
 gboolean
 tusk_credentials_is_available (TuskCredentials *self)
 {

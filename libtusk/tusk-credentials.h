@@ -122,6 +122,18 @@ TuskCredentials *tusk_credentials_new (void);
 void tusk_credentials_free (TuskCredentials *self);
 
 /**
+ * tusk_credentials_start:
+ *
+ * Starts the probe described at tusk_credentials_new() now, in the
+ * background, unless it has started; never blocks.  A front end that will
+ * need a secret soon (a saved connection about to be opened) calls this
+ * first, so that the probe's D-Bus round trips overlap its other work; a
+ * look-up submitted while the probe opens the service still runs before
+ * its test write.  Any thread.
+ */
+void tusk_credentials_start (TuskCredentials *self);
+
+/**
  * tusk_credentials_is_available:
  *
  * Runs the probe described at tusk_credentials_new() unless it ran already,

@@ -290,6 +290,9 @@ resolve_target (TuskShell *shell, const char *target,
   if (target && *target && !strstr (target, "://") && !strchr (target, '='))
     {
       g_autoptr (GError) local = NULL;
+      /* Most likely a saved connection, whose password is read from the
+       * keychain: its probe's round trips overlap opening the storage. */
+      tusk_credentials_start (tusk_state_get_credentials (shell->state));
       TuskStorage *storage = tusk_state_open_storage (shell->state, error);
       if (storage == NULL)
         return NULL;

@@ -704,6 +704,61 @@ test_no_secret_in_logs (Fixture *f, gconstpointer data)
   g_assert_null (strstr (console->str, "hunter2"));
 }
 
+/* ---- starting early ------------------------------------------------------ */
+
+typedef struct
+{
+  GMutex lock;
+  GString *text;
+} SharedConsole;
+
+static void
+capture_shared (const char *line, gpointer data)
+{
+  SharedConsole *console = data;
+  g_mutex_lock (&console->lock);
+  g_string_append (console->text, line);
+  g_mutex_unlock (&console->lock);
+}
+
+static gboolean
+probe_logged (gpointer data)
+{
+  SharedConsole *console = data;
+  g_mutex_lock (&console->lock);
+  gboolean done = strstr (console->text->str, "keychain probe: ") != NULL;
+  g_mutex_unlock (&console->lock);
+  return done;
+}
+
+/* tusk_credentials_start () runs the probe in the background with no
+ * operation asked for (it reports its verdict in the log); operations
+ * afterwards work as usual. */
+static void
+test_start (Fixture *f, gconstpointer data)
+{
+  (void)data;
+  SharedConsole console = { .text = g_string_new (NULL) };
+  g_mutex_init (&console.lock);
+  tusk_log_set_filter ("debug", NULL);
+  tusk_log_set_console_func_for_testing (capture_shared, &console);
+
+  TuskCredentials *creds = tusk_credentials_new ();
+  tusk_credentials_start (creds);
+  tusk_credentials_start (creds); /* once is enough; twice is harmless */
+  tusk_test_wait_until (probe_logged, &console, 20000);
+  g_mutex_lock (&console.lock);
+  g_assert_nonnull (strstr (console.text->str, "keychain probe: available"));
+  g_mutex_unlock (&console.lock);
+  assert_round_trip (creds, TUSK_CREDENTIAL_KIND_DB, f->id, "early");
+  tusk_credentials_free (creds);
+
+  tusk_log_set_console_func_for_testing (NULL, NULL);
+  tusk_log_set_filter ("warn", NULL);
+  g_string_free (console.text, TRUE);
+  g_mutex_clear (&console.lock);
+}
+
 /* ---- no session bus ----------------------------------------------------- */
 
 static void
@@ -806,6 +861,7 @@ main (int argc, char **argv)
   ADD ("async-thread-context", test_async_thread_context);
   ADD ("cancelled", test_cancelled);
   ADD ("no-secret-in-logs", test_no_secret_in_logs);
+  ADD ("start", test_start);
 #undef ADD
 
   int status = g_test_run ();
