@@ -4,6 +4,8 @@
  *   - export: tusk --csv -c QUERY vs psql -X --csv -c QUERY, to /dev/null:
  *     wall <= 1.0x, peak RSS <= 0.25x (Tusk streams, psql holds it all);
  *   - the same rows unaligned (tusk -A -t vs psql -X -At): wall < 1.0x;
+ *   - the floor of a start-up: tusk --version vs psql --version (loading
+ *     each program and its libraries; context for the next figure);
  *   - start-up: tusk -c 'select 1' URI vs psql -X -c 'select 1' URI <= 1.1x,
  *     and for a saved connection whose password is in the keychain (psql
  *     gets the same password from PGPASSWORD) <= 1.3x;
@@ -99,6 +101,16 @@ bench_startup (void)
       = { tusk_path, "--data-dir", data_dir, "-c", "select 1", target, NULL };
   char *psql[] = { PSQL, "-X", "-c", "select 1", target, NULL };
   BenchStat tw, pw, tr, pr;
+
+  /* The floor under both: loading the program and its shared libraries,
+   * and their constructors, with nothing else to do. */
+  char *tusk_version[] = { tusk_path, "--version", NULL };
+  char *psql_version[] = { PSQL, "--version", NULL };
+  printf ("start-up floor: --version (20 runs each)\n");
+  alternate (tusk_version, psql_version, 20, &tw, &pw, &tr, &pr);
+  bench_report ("startup", "floor: --version", "ms", tw, "psql", pw,
+                BENCH_NO_TARGET, 0);
+
   printf ("start-up: -c 'select 1' (20 runs each)\n");
   alternate (tusk, psql, 20, &tw, &pw, &tr, &pr);
   bench_report ("startup", "wall (URI)", "ms", tw, "psql", pw,
