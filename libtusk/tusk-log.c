@@ -56,6 +56,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <glib/gstdio.h>
@@ -931,6 +932,7 @@ tusk_log_flush (void)
     {
       guint64 target = enqueued_seq;
       flush_waiters++;
+      pthread_cond_signal (&queue_cond); /* ends a batching window */
       while (written_seq < target && writer_running)
         pthread_cond_wait (&done_cond, &queue_lock);
       flush_waiters--;
@@ -1252,9 +1254,21 @@ writer_main (G_GNUC_UNUSED gpointer unused)
       writer_idle = FALSE;
       if (queue_head != NULL && !stopping && flush_waiters == 0)
         {
-          pthread_mutex_unlock (&queue_lock);
-          g_usleep (BATCH_WINDOW_USEC);
-          pthread_mutex_lock (&queue_lock);
+          /* Lets a burst gather; a flush or the shutdown (which signal
+           * queue_cond) cuts the window short, so that a short-lived
+           * program does not wait it out at exit. */
+          struct timespec until;
+          clock_gettime (CLOCK_REALTIME, &until); /* queue_cond's clock */
+          until.tv_nsec += BATCH_WINDOW_USEC * 1000;
+          if (until.tv_nsec >= 1000000000)
+            {
+              until.tv_sec++;
+              until.tv_nsec -= 1000000000;
+            }
+          while (!stopping && flush_waiters == 0
+                 && pthread_cond_timedwait (&queue_cond, &queue_lock, &until)
+                        == 0)
+            ;
         }
 
       Batch batch = { queue_head, queue_tail };
