@@ -290,15 +290,19 @@ resolve_target (TuskShell *shell, const char *target,
   if (target && *target && !strstr (target, "://") && !strchr (target, '='))
     {
       g_autoptr (GError) local = NULL;
-      /* Most likely a saved connection, whose password is read from the
-       * keychain: its probe's round trips overlap opening the storage. */
-      tusk_credentials_start (tusk_state_get_credentials (shell->state));
       TuskStorage *storage = tusk_state_open_storage (shell->state, error);
       if (storage == NULL)
         return NULL;
       config = tusk_connection_repo_find_by_name (storage, target, &local);
       if (config)
-        *saved = TRUE;
+        {
+          /* Its password is read from the keychain: the probe's round
+           * trips overlap the connect's set-up.  Not earlier: a word that
+           * is no saved connection (a database) never touches the
+           * keychain. */
+          *saved = TRUE;
+          tusk_credentials_start (tusk_state_get_credentials (shell->state));
+        }
       else if (!g_error_matches (local, TUSK_ERROR, TUSK_ERROR_NOT_FOUND))
         {
           g_propagate_error (error, g_steal_pointer (&local));

@@ -887,6 +887,49 @@ test_storage_when_needed (Fixture *f, gconstpointer data)
   g_assert_cmpmem (before, before_len, after, after_len);
 }
 
+/* A TARGET word that is no saved connection's name is a database, as in
+ * psql, and such a run never touches the keychain (its debug log has no
+ * keychain line). */
+static void
+test_database_word (Fixture *f, gconstpointer data)
+{
+  (void)data;
+  const char *args[] = { tusk_test_env ("TUSK_TEST_PGDATABASE"),
+                         "-h",
+                         tusk_test_env ("TUSK_TEST_PGHOST"),
+                         "-p",
+                         tusk_test_env ("TUSK_TEST_PGPORT"),
+                         "-U",
+                         tusk_test_env ("TUSK_TEST_PGUSER_TRUST"),
+                         "-A",
+                         "-t",
+                         "-c",
+                         "SELECT current_database ()",
+                         NULL };
+  const char *env[] = { "TUSK_LOG=debug", NULL };
+  g_autoptr (Result) r = tusk_bare (f, args, env, NULL);
+  g_assert_cmpint (r->status, ==, 0);
+  g_autofree char *expected
+      = g_strdup_printf ("%s\n", tusk_test_env ("TUSK_TEST_PGDATABASE"));
+  g_assert_cmpstr (r->out, ==, expected);
+
+  g_autofree char *logs = g_build_filename (f->data_dir, "logs", NULL);
+  g_autoptr (GDir) dir = g_dir_open (logs, 0, NULL);
+  g_assert_nonnull (dir);
+  g_autoptr (GString) all = g_string_new (NULL);
+  const char *name;
+  while ((name = g_dir_read_name (dir)))
+    {
+      g_autofree char *path = g_build_filename (logs, name, NULL);
+      g_autofree char *text = NULL;
+      g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
+      g_string_append (all, text);
+    }
+  assert_contains (all->str, "shell connected");
+  g_assert_null (strstr (all->str, "tusk-credentials"));
+  g_assert_null (strstr (all->str, "keychain"));
+}
+
 /* ---- a saved connection ----------------------------------------------- */
 
 static void
@@ -1215,6 +1258,7 @@ main (int argc, char **argv)
   ADD ("notices", test_notices);
   ADD ("read-only", test_read_only);
   ADD ("storage-when-needed", test_storage_when_needed);
+  ADD ("database-word", test_database_word);
   ADD ("saved-connection", test_saved_connection);
   ADD ("sigint-cancels", test_sigint_cancels);
   ADD ("password-prompt", test_password_prompt);
