@@ -421,31 +421,6 @@ libpq_cancel (GArray *values)
 }
 
 static void
-tusk_cancel (GArray *values)
-{
-  TuskRuntime *runtime = tusk_runtime_new (0);
-  TuskPool *pool = pool_new ();
-  for (int i = 0; i < N_CANCEL; i++)
-    {
-      Wait w = { 0 };
-      TuskQueryHandle *handle = tusk_query_execute_async (
-          pool, runtime, "SELECT pg_sleep (30)", NULL, NULL, on_result, &w);
-      g_usleep (50 * 1000);
-      gint64 start = g_get_monotonic_time ();
-      tusk_query_handle_cancel (handle);
-      run_main_until (&w.done);
-      double ms = ms_since (start);
-      g_array_append_val (values, ms);
-      if (w.error == NULL || w.error->code != TUSK_ERROR_QUERY_CANCELLED)
-        g_error ("expected a cancel");
-      g_clear_error (&w.error);
-      tusk_query_handle_unref (handle);
-    }
-  tusk_pool_unref (pool);
-  tusk_runtime_free (runtime);
-}
-
-static void
 on_stream_done (TuskQueryHandle *handle, const TuskQueryResult *result,
                 const GError *error, gpointer data)
 {
@@ -456,18 +431,35 @@ on_stream_done (TuskQueryHandle *handle, const TuskQueryResult *result,
   w->done = TRUE;
 }
 
-/* The same through a stream, which a worker reads. */
+/* Starts the sleep as an execution (the caller's thread reads it). */
+static TuskQueryHandle *
+start_execute (TuskPool *pool, TuskRuntime *runtime, const char *sql, Wait *w)
+{
+  return tusk_query_execute_async (pool, runtime, sql, NULL, NULL, on_result,
+                                   w);
+}
+
+/* Starts the sleep as a stream (a worker reads it). */
+static TuskQueryHandle *
+start_stream (TuskPool *pool, TuskRuntime *runtime, const char *sql, Wait *w)
+{
+  static const TuskQueryStreamFuncs funcs = { .done = on_stream_done };
+  return tusk_query_stream (pool, runtime, sql, NULL, &funcs, w, NULL, NULL);
+}
+
+typedef TuskQueryHandle *(*StartFunc) (TuskPool *pool, TuskRuntime *runtime,
+                                       const char *sql, Wait *w);
+
 static void
-tusk_stream_cancel (GArray *values)
+tusk_cancel_with (GArray *values, StartFunc start_query)
 {
   TuskRuntime *runtime = tusk_runtime_new (0);
   TuskPool *pool = pool_new ();
-  TuskQueryStreamFuncs funcs = { .done = on_stream_done };
   for (int i = 0; i < N_CANCEL; i++)
     {
       Wait w = { 0 };
-      TuskQueryHandle *handle = tusk_query_stream (
-          pool, runtime, "SELECT pg_sleep (30)", NULL, &funcs, &w, NULL, NULL);
+      TuskQueryHandle *handle
+          = start_query (pool, runtime, "SELECT pg_sleep (30)", &w);
       g_usleep (50 * 1000);
       gint64 start = g_get_monotonic_time ();
       tusk_query_handle_cancel (handle);
@@ -481,6 +473,18 @@ tusk_stream_cancel (GArray *values)
     }
   tusk_pool_unref (pool);
   tusk_runtime_free (runtime);
+}
+
+static void
+tusk_cancel (GArray *values)
+{
+  tusk_cancel_with (values, start_execute);
+}
+
+static void
+tusk_stream_cancel (GArray *values)
+{
+  tusk_cancel_with (values, start_stream);
 }
 
 /* With arguments, only the named parts run: stream, materialized, select1,

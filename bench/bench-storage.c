@@ -337,15 +337,13 @@ raw_open_load (const char *path)
   return ms;
 }
 
+/* Opens the store in @dir (its file @path) and loads its 100 connections,
+ * through Tusk and through sqlite3 alternately, OPEN_REPS times a side after
+ * a warm-up each, and reports @figure. */
 static void
-bench_open_and_load (const char *root)
+report_open_load (const char *dir, const char *path, const char *figure,
+                  BenchTarget kind, double target)
 {
-  g_autofree char *dir = make_dir (root, "connections");
-  TuskStorage *storage = open_or_die (dir);
-  save_connections (storage, 100, NULL);
-  g_autofree char *path = g_strdup (tusk_storage_get_path (storage));
-  tusk_storage_close (storage);
-
   double ours[OPEN_REPS], base[OPEN_REPS];
   tusk_open_load (dir);
   raw_open_load (path);
@@ -357,11 +355,22 @@ bench_open_and_load (const char *root)
       if (i % 2 == 1)
         base[i] = raw_open_load (path);
     }
+  bench_report ("storage", figure, "ms", bench_stat (ours, OPEN_REPS),
+                "sqlite3", bench_stat (base, OPEN_REPS), kind, target);
+}
+
+static void
+bench_open_and_load (const char *root)
+{
+  g_autofree char *dir = make_dir (root, "connections");
+  TuskStorage *storage = open_or_die (dir);
+  save_connections (storage, 100, NULL);
+  g_autofree char *path = g_strdup (tusk_storage_get_path (storage));
+  tusk_storage_close (storage);
+
   printf ("open the store + load 100 connections, %d times a side\n",
           OPEN_REPS);
-  bench_report ("storage", "open + load 100 connections", "ms",
-                bench_stat (ours, OPEN_REPS), "sqlite3",
-                bench_stat (base, OPEN_REPS), BENCH_BELOW, 50);
+  report_open_load (dir, path, "open + load 100 connections", BENCH_BELOW, 50);
 }
 
 /* ---- CRUD -------------------------------------------------------------- */
@@ -773,22 +782,10 @@ bench_size (const char *root, GRand *rand)
 
   /* Opening that store (what a saved connection's start-up pays): Tusk
    * runs PRAGMA quick_check on every open, which reads the whole file. */
-  double ours[OPEN_REPS], base[OPEN_REPS];
-  tusk_open_load (dir);
-  raw_open_load (path);
-  for (int i = 0; i < OPEN_REPS; i++)
-    {
-      if (i % 2 == 0)
-        base[i] = raw_open_load (path);
-      ours[i] = tusk_open_load (dir);
-      if (i % 2 == 1)
-        base[i] = raw_open_load (path);
-    }
   printf ("open that store + load its 100 connections, %d times a side\n",
           OPEN_REPS);
-  bench_report ("storage", "open + load, the 50,000-entry store", "ms",
-                bench_stat (ours, OPEN_REPS), "sqlite3",
-                bench_stat (base, OPEN_REPS), BENCH_NO_TARGET, 0);
+  report_open_load (dir, path, "open + load, the 50,000-entry store",
+                    BENCH_NO_TARGET, 0);
 }
 
 int
