@@ -432,18 +432,6 @@ urgent_open (gpointer data)
   gate_open (gate);
 }
 
-static void
-plain_wait_gate (gpointer data)
-{
-  Gate *gate = data;
-  pthread_mutex_lock (&gate->lock);
-  gate->arrived++;
-  pthread_cond_broadcast (&gate->cond);
-  while (!gate->open)
-    pthread_cond_wait (&gate->cond, &gate->lock);
-  pthread_mutex_unlock (&gate->lock);
-}
-
 /* An urgent job runs at once beside workers that are all busy, even when
  * they wait for it (a queued job would never run), and free waits for it
  * to return. */
@@ -453,7 +441,8 @@ test_urgent (void)
   TuskRuntime *runtime = tusk_runtime_new (1);
   Gate gate;
   gate_init (&gate);
-  tusk_runtime_run_func (runtime, plain_wait_gate, &gate);
+  PlainData plain = { .gate = &gate };
+  tusk_runtime_run_func (runtime, plain_job, &plain);
   gate_wait_arrived (&gate, 1); /* the only worker now waits for the gate */
   tusk_runtime_run_urgent (runtime, urgent_open, &gate);
   tusk_runtime_free (runtime);
