@@ -678,57 +678,33 @@ test_cancelled (Fixture *f, gconstpointer data)
 /* ---- logs --------------------------------------------------------------- */
 
 static void
-capture_console (const char *line, gpointer data)
-{
-  GString *console = data;
-  g_string_append (console, line); /* the writer is not running: one thread */
-}
-
-static void
 test_no_secret_in_logs (Fixture *f, gconstpointer data)
 {
   (void)data;
   const char *secret = "password=hunter2-unique-7f3a";
-  g_autoptr (GString) console = g_string_new (NULL);
+  TuskTestConsole console;
   g_autofree char *account
       = tusk_credentials_account_name (TUSK_CREDENTIAL_KIND_DB, f->id);
 
   tusk_log_set_filter ("trace", NULL);
-  tusk_log_set_console_func_for_testing (capture_console, console);
+  tusk_test_console_start (&console);
   assert_round_trip (f->creds, TUSK_CREDENTIAL_KIND_DB, f->id, secret);
   tusk_credentials_free (tusk_credentials_new ());
-  tusk_log_set_console_func_for_testing (NULL, NULL);
+  g_autofree char *text = tusk_test_console_dup (&console);
+  tusk_test_console_stop (&console);
   tusk_log_set_filter ("warn", NULL);
 
-  g_assert_nonnull (strstr (console->str, account));
-  g_assert_null (strstr (console->str, "hunter2"));
+  g_assert_nonnull (strstr (text, account));
+  g_assert_null (strstr (text, "hunter2"));
 }
 
 /* ---- starting early ------------------------------------------------------ */
 
-typedef struct
-{
-  GMutex lock;
-  GString *text;
-} SharedConsole;
-
-static void
-capture_shared (const char *line, gpointer data)
-{
-  SharedConsole *console = data;
-  g_mutex_lock (&console->lock);
-  g_string_append (console->text, line);
-  g_mutex_unlock (&console->lock);
-}
-
 static gboolean
-probe_logged (gpointer data)
+probe_logged (gpointer console)
 {
-  SharedConsole *console = data;
-  g_mutex_lock (&console->lock);
-  gboolean done = strstr (console->text->str, "keychain probe: ") != NULL;
-  g_mutex_unlock (&console->lock);
-  return done;
+  g_autofree char *text = tusk_test_console_dup (console);
+  return strstr (text, "keychain probe: ") != NULL;
 }
 
 /* tusk_credentials_start () runs the probe in the background with no
@@ -738,25 +714,21 @@ static void
 test_start (Fixture *f, gconstpointer data)
 {
   (void)data;
-  SharedConsole console = { .text = g_string_new (NULL) };
-  g_mutex_init (&console.lock);
+  TuskTestConsole console;
   tusk_log_set_filter ("debug", NULL);
-  tusk_log_set_console_func_for_testing (capture_shared, &console);
+  tusk_test_console_start (&console);
 
   TuskCredentials *creds = tusk_credentials_new ();
   tusk_credentials_start (creds);
   tusk_credentials_start (creds); /* once is enough; twice is harmless */
   tusk_test_wait_until (probe_logged, &console, 20000);
-  g_mutex_lock (&console.lock);
-  g_assert_nonnull (strstr (console.text->str, "keychain probe: available"));
-  g_mutex_unlock (&console.lock);
+  g_autofree char *text = tusk_test_console_dup (&console);
+  g_assert_nonnull (strstr (text, "keychain probe: available"));
   assert_round_trip (creds, TUSK_CREDENTIAL_KIND_DB, f->id, "early");
   tusk_credentials_free (creds);
 
-  tusk_log_set_console_func_for_testing (NULL, NULL);
+  tusk_test_console_stop (&console);
   tusk_log_set_filter ("warn", NULL);
-  g_string_free (console.text, TRUE);
-  g_mutex_clear (&console.lock);
 }
 
 /* ---- no session bus ----------------------------------------------------- */
@@ -773,9 +745,9 @@ test_no_dbus (void)
 
   /* The child: before anything touches GDBus. */
   g_setenv ("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent", TRUE);
-  g_autoptr (GString) console = g_string_new (NULL);
+  TuskTestConsole console;
   g_autoptr (GError) error = NULL;
-  tusk_log_set_console_func_for_testing (capture_console, console);
+  tusk_test_console_start (&console);
 
   gint64 start = g_get_monotonic_time ();
   TuskCredentials *creds = tusk_credentials_new ();
@@ -795,10 +767,11 @@ test_no_dbus (void)
   /* One warning, with the reason in it. */
   g_autofree char *warning
       = g_strconcat ("Keychain unavailable: ", reason, WARNING_TAIL, NULL);
-  g_assert_true (g_str_has_suffix (console->str, warning));
-  g_assert_null (strstr (strstr (console->str, "Keychain unavailable") + 1,
+  g_autofree char *text = tusk_test_console_dup (&console);
+  g_assert_true (g_str_has_suffix (text, warning));
+  g_assert_null (strstr (strstr (text, "Keychain unavailable") + 1,
                          "Keychain unavailable"));
-  g_test_message ("%s", console->str);
+  g_test_message ("%s", text);
 
   /* The session store behaves as the keychain does. */
   assert_round_trip (creds, TUSK_CREDENTIAL_KIND_DB, "c1", "pw-db");
@@ -828,7 +801,7 @@ test_no_dbus (void)
   tusk_credentials_free (other);
 
   tusk_credentials_free (creds);
-  tusk_log_set_console_func_for_testing (NULL, NULL);
+  tusk_test_console_stop (&console);
 }
 
 int

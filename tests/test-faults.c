@@ -135,40 +135,6 @@ raw_exec (PGconn *conn, const char *sql)
   PQclear (res);
 }
 
-/* Console lines captured from the log writer thread. */
-typedef struct
-{
-  pthread_mutex_t lock; /* not a GMutex: ThreadSanitizer sees it */
-  GString *text;
-} Console;
-
-static void
-console_capture (const char *line, gpointer data)
-{
-  Console *console = data;
-  pthread_mutex_lock (&console->lock);
-  g_string_append (console->text, line);
-  pthread_mutex_unlock (&console->lock);
-}
-
-static void
-console_start (Console *console)
-{
-  pthread_mutex_init (&console->lock, NULL);
-  console->text = g_string_new (NULL);
-  tusk_log_set_console_func_for_testing (console_capture, console);
-}
-
-static char *
-console_dup (Console *console)
-{
-  tusk_log_flush ();
-  pthread_mutex_lock (&console->lock);
-  char *text = g_strdup (console->text->str);
-  pthread_mutex_unlock (&console->lock);
-  return text;
-}
-
 static guint
 count_of (const char *haystack, const char *needle)
 {
@@ -557,8 +523,8 @@ test_log_disk_full (void)
    * under a file-size limit that the database files stay far below. */
   signal (SIGXFSZ, SIG_IGN); /* so that write() fails with EFBIG */
   g_setenv ("TUSK_LOG", "trace", TRUE);
-  Console console;
-  console_start (&console);
+  TuskTestConsole console;
+  tusk_test_console_start (&console);
   g_autofree char *root = g_dir_make_tmp ("tusk-faults-XXXXXX", NULL);
   g_autoptr (GError) error = NULL;
   TuskState *state = tusk_state_new (root, &error);
@@ -596,13 +562,13 @@ test_log_disk_full (void)
       " WARN tusk-log: cannot write the log file %s: %s; logging to the "
       "console only\n",
       path, g_strerror (EFBIG));
-  g_autofree char *seen = console_dup (&console);
+  g_autofree char *seen = tusk_test_console_dup (&console);
   g_assert_nonnull (strstr (seen, warning));
 
   /* It keeps working, on the console. */
   run_queries (pool, storage, 20, "after");
   tusk_info ("still logging after the disk filled");
-  g_autofree char *later = console_dup (&console);
+  g_autofree char *later = tusk_test_console_dup (&console);
   g_assert_nonnull (strstr (
       later, " INFO test-faults: still logging after the disk filled\n"));
   g_assert_cmpuint (count_of (later, "cannot write the log file"), ==, 1);
@@ -626,7 +592,7 @@ test_log_disk_full (void)
   g_assert_false (tusk_storage_was_reset (again));
   g_assert_cmpint (tusk_history_repo_count (again, config->id, &error), ==, 40);
   tusk_storage_close (again);
-  tusk_log_set_console_func_for_testing (NULL, NULL);
+  tusk_test_console_stop (&console);
   remove_tree (root);
 }
 
@@ -705,8 +671,8 @@ corrupted_between_runs (Corruption how)
 
   /* Run 2: the damaged file is kept aside, a fresh one works, and the
    * person is told. */
-  Console console;
-  console_start (&console);
+  TuskTestConsole console;
+  tusk_test_console_start (&console);
   state = tusk_state_new (root, &error);
   g_assert_no_error (error);
   storage = tusk_test_open_storage (state);
@@ -724,11 +690,11 @@ corrupted_between_runs (Corruption how)
   GStatBuf st;
   g_assert_cmpint (g_stat (backup, &st), ==, 0);
   g_assert_cmpint (st.st_mode & 0777, ==, 0600);
-  g_autofree char *seen = console_dup (&console);
+  g_autofree char *seen = tusk_test_console_dup (&console);
   g_autofree char *warning
       = g_strdup_printf (" WARN tusk-state: %s\n", message);
   g_assert_nonnull (strstr (seen, warning));
-  tusk_log_set_console_func_for_testing (NULL, NULL);
+  tusk_test_console_stop (&console);
   g_test_message ("%s", message);
 
   g_autoptr (GPtrArray) none = tusk_connection_repo_load_all (storage, &error);
@@ -956,8 +922,8 @@ static void
 keyring_killed_child (void)
 {
   g_setenv ("TUSK_LOG", "warn", TRUE);
-  Console console;
-  console_start (&console);
+  TuskTestConsole console;
+  tusk_test_console_start (&console);
   g_autofree char *root = g_dir_make_tmp ("tusk-faults-XXXXXX", NULL);
   g_autoptr (GError) error = NULL;
   TuskState *state = tusk_state_new (root, &error);
@@ -1021,7 +987,7 @@ keyring_killed_child (void)
       = g_strdup_printf (" WARN tusk-credentials: Keychain unavailable: %s. "
                          "Passwords will be kept for this session only.\n",
                          reason);
-  g_autofree char *seen = console_dup (&console);
+  g_autofree char *seen = tusk_test_console_dup (&console);
   g_assert_nonnull (strstr (seen, warning));
 
   /* The state keeps working, with passwords in memory. */
@@ -1057,10 +1023,10 @@ keyring_killed_child (void)
       tusk_state_delete_connection_sync (state, second->id, NULL, &error));
   g_assert_no_error (error);
 
-  g_autofree char *after = console_dup (&console);
+  g_autofree char *after = tusk_test_console_dup (&console);
   g_assert_cmpuint (count_of (after, "Keychain unavailable"), ==, 3);
   tusk_state_free (state);
-  tusk_log_set_console_func_for_testing (NULL, NULL);
+  tusk_test_console_stop (&console);
 
   /* Once a daemon runs again, a new session finds the keychain, and the
    * password stored before the kill in it. */

@@ -7,7 +7,9 @@
 
 #include <glib.h>
 #include <gio/gio.h>
+#include <pthread.h>
 
+#include "tusk-log-private.h"
 #include "tusk-state.h"
 
 /* Returns (transfer none) the value of the test-environment variable @name;
@@ -75,4 +77,52 @@ tusk_test_open_storage (TuskState *state)
   TuskStorage *storage = tusk_state_open_storage (state, &error);
   g_assert_no_error (error);
   return storage;
+}
+
+/* The log's console lines, captured from whichever thread writes them
+ * (tusk_log_set_console_func_for_testing()).  A pthread lock, not a
+ * GMutex: ThreadSanitizer sees it. */
+typedef struct
+{
+  pthread_mutex_t lock;
+  GString *text;
+} TuskTestConsole;
+
+static inline void
+tusk_test_console_capture (const char *line, gpointer data)
+{
+  TuskTestConsole *console = data;
+  pthread_mutex_lock (&console->lock);
+  g_string_append (console->text, line);
+  pthread_mutex_unlock (&console->lock);
+}
+
+/* Starts capturing into @console (the caller's storage). */
+static inline void
+tusk_test_console_start (TuskTestConsole *console)
+{
+  pthread_mutex_init (&console->lock, NULL);
+  console->text = g_string_new (NULL);
+  tusk_log_set_console_func_for_testing (tusk_test_console_capture, console);
+}
+
+/* Returns (transfer full) what was captured, once the log has written what
+ * was logged so far. */
+static inline char *
+tusk_test_console_dup (TuskTestConsole *console)
+{
+  tusk_log_flush ();
+  pthread_mutex_lock (&console->lock);
+  char *text = g_strdup (console->text->str);
+  pthread_mutex_unlock (&console->lock);
+  return text;
+}
+
+/* Stops capturing and frees what @console holds. */
+static inline void
+tusk_test_console_stop (TuskTestConsole *console)
+{
+  tusk_log_set_console_func_for_testing (NULL, NULL);
+  g_string_free (console->text, TRUE);
+  pthread_mutex_destroy (&console->lock);
 }
