@@ -145,13 +145,6 @@ count_of (const char *haystack, const char *needle)
   return n;
 }
 
-static void
-remove_tree (const char *dir)
-{
-  g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", dir);
-  g_assert_cmpint (system (cmd), ==, 0);
-}
-
 /* ---- PostgreSQL restarted mid-query -------------------------------------- */
 
 typedef struct
@@ -593,7 +586,7 @@ test_log_disk_full (void)
   g_assert_cmpint (tusk_history_repo_count (again, config->id, &error), ==, 40);
   tusk_storage_close (again);
   tusk_test_console_stop (&console);
-  remove_tree (root);
+  tusk_test_remove_tree (root);
 }
 
 /* ---- the SQLite file corrupted between runs ------------------------------ */
@@ -724,7 +717,7 @@ corrupted_between_runs (Corruption how)
   g_assert_cmpstr (loaded->name, ==, "after");
   g_assert_cmpint (tusk_history_repo_count (storage, NULL, &error), ==, 1);
   tusk_storage_close (storage);
-  remove_tree (root);
+  tusk_test_remove_tree (root);
 }
 
 static void
@@ -881,7 +874,7 @@ test_storage_sigkill_history (void)
                   " on disk after the restart, integrity_check ok",
                   acked_at_kill, HISTORY_WRITES, max_acked, kept);
   tusk_storage_close (storage);
-  remove_tree (root);
+  tusk_test_remove_tree (root);
 }
 
 /* ---- the keyring daemon killed mid-session ------------------------------- */
@@ -1044,7 +1037,7 @@ keyring_killed_child (void)
   g_printerr ("# %s\n# a call right after the kill: %s\n# reconnecting the "
               "connection whose password was in the keychain: %s\n",
               g_strstrip (warning), other_reason, refused);
-  remove_tree (root);
+  tusk_test_remove_tree (root);
 }
 
 static void

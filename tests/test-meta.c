@@ -269,22 +269,6 @@ save_connection (Fixture *f, const char *name)
 }
 
 static void
-remove_tree (const char *path)
-{
-  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
-  for (const char *name; dir && (name = g_dir_read_name (dir)) != NULL;)
-    {
-      g_autofree char *child = g_build_filename (path, name, NULL);
-      if (g_file_test (child, G_FILE_TEST_IS_DIR)
-          && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
-        remove_tree (child);
-      else
-        g_unlink (child);
-    }
-  g_rmdir (path);
-}
-
-static void
 fixture_setup (Fixture *f, gconstpointer data)
 {
   (void)data;
@@ -298,7 +282,7 @@ static void
 fixture_teardown (Fixture *f, gconstpointer data)
 {
   (void)data;
-  remove_tree (f->work_dir);
+  tusk_test_remove_tree (f->work_dir);
   g_free (f->work_dir);
   g_free (f->data_dir);
 }

@@ -36,25 +36,6 @@ open_store (const char *root, const char *name)
   return storage;
 }
 
-static void
-remove_tree (const char *path)
-{
-  g_autoptr (GFile) file = g_file_new_for_path (path);
-  g_autoptr (GFileEnumerator) children = g_file_enumerate_children (
-      file, G_FILE_ATTRIBUTE_STANDARD_NAME, G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS,
-      NULL, NULL);
-  GFileInfo *info;
-  while (children
-         && (info = g_file_enumerator_next_file (children, NULL, NULL)))
-    {
-      g_autofree char *child
-          = g_build_filename (path, g_file_info_get_name (info), NULL);
-      remove_tree (child);
-      g_object_unref (info);
-    }
-  g_remove (path);
-}
-
 static gboolean
 exec_func (sqlite3 *db, gpointer data, GError **error)
 {
@@ -217,7 +198,7 @@ fixture_tear_down (Fixture *f, gconstpointer data)
   (void)data;
   tusk_storage_close (f->a);
   tusk_storage_close (f->b);
-  remove_tree (f->root);
+  tusk_test_remove_tree (f->root);
   g_free (f->root);
   g_free (f->key_path);
   g_free (f->tunnel_key_id);

@@ -41,29 +41,10 @@ fixture_set_up (Fixture *f, gconstpointer data)
 }
 
 static void
-remove_tree (const char *path)
-{
-  g_autoptr (GFile) file = g_file_new_for_path (path);
-  g_autoptr (GFileEnumerator) children = g_file_enumerate_children (
-      file, G_FILE_ATTRIBUTE_STANDARD_NAME, G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS,
-      NULL, NULL);
-  GFileInfo *info;
-  while (children
-         && (info = g_file_enumerator_next_file (children, NULL, NULL)))
-    {
-      g_autofree char *child
-          = g_build_filename (path, g_file_info_get_name (info), NULL);
-      remove_tree (child);
-      g_object_unref (info);
-    }
-  g_remove (path);
-}
-
-static void
 fixture_tear_down (Fixture *f, gconstpointer data)
 {
   (void)data;
-  remove_tree (f->root);
+  tusk_test_remove_tree (f->root);
   g_free (f->root);
   g_free (f->db_path);
 }

@@ -6,8 +6,10 @@
 #pragma once
 
 #include <glib.h>
+#include <glib/gstdio.h>
 #include <gio/gio.h>
 #include <pthread.h>
+#include <sys/stat.h>
 
 #include "tusk-log-private.h"
 #include "tusk-state.h"
@@ -125,4 +127,28 @@ tusk_test_console_stop (TuskTestConsole *console)
   tusk_log_set_console_func_for_testing (NULL, NULL);
   g_string_free (console->text, TRUE);
   pthread_mutex_destroy (&console->lock);
+}
+
+/* Removes @path and, for a directory, everything below it, without
+ * following symbolic links.  Directories are made writable first (a test
+ * may leave one at 0500). */
+static inline void
+tusk_test_remove_tree (const char *path)
+{
+  GStatBuf st;
+  if (g_lstat (path, &st) == 0 && S_ISDIR (st.st_mode))
+    {
+      g_chmod (path, 0700);
+      GDir *dir = g_dir_open (path, 0, NULL);
+      const char *name;
+      while (dir && (name = g_dir_read_name (dir)))
+        {
+          char *child = g_build_filename (path, name, NULL);
+          tusk_test_remove_tree (child);
+          g_free (child);
+        }
+      if (dir)
+        g_dir_close (dir);
+    }
+  g_remove (path);
 }
