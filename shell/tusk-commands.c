@@ -1480,7 +1480,6 @@ check_keychain (Cmd *cmd)
   return FALSE;
 }
 
-/* conn add and conn edit. */
 /* What every conn subcommand starts with: parses @argv into @o, checks
  * the positional arguments (NAME when @named, none otherwise) and the
  * options this subcommand takes (refuse_options ()), refuses an edit that
@@ -1510,6 +1509,7 @@ conn_begin (Cmd *cmd, ConnOptions *o, int argc, char **argv, GStrv *rest,
   return -1;
 }
 
+/* conn add and conn edit. */
 static int
 conn_save (Cmd *cmd, int argc, char **argv, gboolean edit)
 {
