@@ -9,6 +9,7 @@
 #include <glib/gstdio.h>
 #include <gio/gio.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <sys/stat.h>
 
 #include "tusk-log-private.h"
@@ -151,4 +152,23 @@ tusk_test_remove_tree (const char *path)
         g_dir_close (dir);
     }
   g_remove (path);
+}
+
+/* Copies the WAL that Tusk's storage keeps after a close into the database
+ * file at @db_path and removes it (the raw connection checkpoints on
+ * close), so that a test which damages the file between runs damages every
+ * page.  Call with no storage open on the file. */
+static inline void
+tusk_test_checkpoint (const char *db_path)
+{
+  sqlite3 *db = NULL;
+  g_assert_cmpint (sqlite3_open_v2 (db_path, &db, SQLITE_OPEN_READWRITE, NULL),
+                   ==, SQLITE_OK);
+  g_assert_cmpint (
+      sqlite3_exec (db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL),
+      ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_close (db), ==, SQLITE_OK);
+  char *wal = g_strconcat (db_path, "-wal", NULL);
+  g_assert_false (g_file_test (wal, G_FILE_TEST_EXISTS));
+  g_free (wal);
 }
